@@ -19,7 +19,7 @@ def as_numpy_2d(x: Any, name: str = "embedding", dtype: Any = np.float32) -> np.
     elif sp.issparse(x):
         x = x.toarray()
     try:
-        arr = np.asarray(x, dtype=dtype)
+        arr = np.ascontiguousarray(x, dtype=dtype)
     except (TypeError, ValueError) as err:
         raise InputError(f"{name}: expected a numeric 2-D array, got {type(x).__name__}") from err
     if arr.ndim != 2:

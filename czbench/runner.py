@@ -1,0 +1,208 @@
+"""Run tasks on embeddings of one dataset: the engine behind ``czbench run`` and ``benchmark()``.
+
+Everything here is plumbing around :mod:`czbench.tasks`: resolve the embeddings, check every
+task's inputs before any work, build each embedding's kNN graph once (at the largest k any task
+needs) and hand it to every task, time each step, and assemble the results document.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from czbench import __version__
+from czbench._arrays import sha256_array
+from czbench.baselines import baseline, counts_matrix
+from czbench.datasets import from_anndata, get_info, list_datasets, load
+from czbench.errors import CZBenchError, InputError
+from czbench.neighbors import knn_graph
+from czbench.results import SCHEMA_VERSION, environment, results_frame, utc_now, write_json
+from czbench.tasks import DEFAULT_SEED, MetricResult, Task, get_task, list_tasks
+
+CORE_TASKS = ("clustering", "embedding", "label_prediction", "batch_integration")
+
+
+def default_embeddings(adata: ad.AnnData) -> list[str]:
+    """The PCA baseline when the dataset has counts, plus the registry's shipped embeddings."""
+    specs = []
+    try:
+        counts_matrix(adata)
+        specs.append("baseline:pca")
+    except CZBenchError:
+        pass
+    name = adata.uns.get("czbench", {}).get("name")
+    if name in list_datasets():
+        specs += [f"obsm:{key}" for key in get_info(name).embeddings if key in adata.obsm]
+    if not specs:
+        raise InputError("embedding: the dataset has no counts for baseline:pca and no shipped "
+                         "embedding; pass one (obsm:KEY, FILE.npy, baseline:raw)")
+    return specs
+
+
+def resolve_embedding(spec: Any, adata: ad.AnnData, *, seed: int = DEFAULT_SEED
+                      ) -> tuple[str, Any]:
+    """(source label, matrix) for ``obsm:KEY``, ``baseline:NAME``, a ``.npy`` path or an array."""
+    if not isinstance(spec, str | Path):
+        values, source = spec, "array"
+    elif str(spec).startswith("obsm:"):
+        key = str(spec)[5:]
+        if key not in adata.obsm:
+            raise InputError(f"embedding: obsm key '{key}' not found; obsm has: "
+                             f"{', '.join(adata.obsm) or '(nothing)'}")
+        values, source = adata.obsm[key], str(spec)
+    elif str(spec).startswith("baseline:"):
+        values, source = baseline(str(spec)[9:], adata, seed=seed), str(spec)
+    else:
+        path = Path(spec)
+        if path.suffix != ".npy":
+            raise InputError(f"embedding: '{spec}' is not obsm:KEY, baseline:pca|raw or a .npy "
+                             f"file")
+        if not path.exists():
+            raise InputError(f"embedding: file not found: {path}")
+        try:
+            values = np.load(path, allow_pickle=False)
+        except ValueError as err:
+            raise InputError(f"embedding: {path} is not a readable .npy array") from err
+        source = str(path)
+    if getattr(values, "ndim", 0) != 2:
+        raise InputError(f"embedding: {source} must be 2-D (cells x dims), got shape "
+                         f"{getattr(values, 'shape', None)}")
+    if values.shape[0] != adata.n_obs:
+        raise InputError(f"embedding: {source} has {values.shape[0]} rows but the dataset has "
+                         f"{adata.n_obs} cells")
+    return source, values
+
+
+@dataclass
+class BenchmarkResult:
+    """Results of one run: the document written to JSON, plus convenient views."""
+
+    document: dict[str, Any]
+    results: list[MetricResult] = field(default_factory=list)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy table: one row per (embedding, task, metric, params)."""
+        return results_frame(self.document)
+
+    def wide(self) -> pd.DataFrame:
+        """Metrics as rows, embeddings as columns."""
+        frame = self.to_frame()
+        return frame.pivot_table(index=["task", "metric", "params"], columns="embedding",
+                                 values="value", sort=False)
+
+    def write_json(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        return write_json(self.document, path, overwrite=overwrite)
+
+
+def prepare_dataset(dataset: str | Path | ad.AnnData, label_key: str | None,
+                    batch_key: str | None) -> ad.AnnData:
+    if isinstance(dataset, ad.AnnData):
+        if "czbench" in dataset.uns and label_key is None and batch_key is None:
+            return dataset
+        return from_anndata(dataset, label_key=label_key, batch_key=batch_key)
+    return load(dataset, label_key=label_key, batch_key=batch_key)
+
+
+def benchmark(dataset: str | Path | ad.AnnData, embeddings: Sequence[Any] | None = None,
+              tasks: Sequence[str] | None = None, *, seed: int = DEFAULT_SEED,
+              label_key: str | None = None, batch_key: str | None = None,
+              task_options: dict[str, dict[str, Any]] | None = None,
+              on_step: Callable[[str], None] | None = None) -> BenchmarkResult:
+    """Run ``tasks`` on each embedding of ``dataset``; every input is checked before any work.
+
+    Args:
+        dataset: registered name, .h5ad path, or AnnData.
+        embeddings: specs (``obsm:KEY``, ``baseline:pca``, ``baseline:raw``, ``file.npy``) or
+            arrays; default: the dataset's PCA baseline and shipped embeddings.
+        tasks: task names; default: the four core tasks whose obs columns the dataset has.
+        seed: seed of every random choice (baselines, clustering, folds, forests).
+        task_options: {task name: {option: value}} passed to each task.
+        on_step: called with a label before each (embedding, task) step (progress display).
+    """
+    adata = prepare_dataset(dataset, label_key, batch_key)
+    task_options = task_options or {}
+    unknown = set(task_options) - set(list_tasks())
+    if unknown:
+        raise InputError(f"task options: unknown task(s) {', '.join(sorted(unknown))}")
+    if tasks is None:
+        candidates = [get_task(n, seed=seed, **task_options.get(n, {})) for n in CORE_TASKS]
+        instances = [t for t in candidates if set(t.required_columns) <= set(adata.obs)]
+    else:
+        instances = [get_task(n, seed=seed, **task_options.get(n, {})) for n in tasks]
+    if not instances:
+        raise InputError("task: no task to run")
+    for task in instances:
+        task.check_inputs(adata.obs, adata.n_obs)
+    specs = list(embeddings) if embeddings is not None else default_embeddings(adata)
+    if not specs:
+        raise InputError("embedding: no embedding to benchmark")
+    # resolve cheap specs first so that a bad one fails before any baseline is computed
+    specs.sort(key=lambda s: isinstance(s, str) and s.startswith("baseline:"))
+    resolved = [resolve_embedding(s, adata, seed=seed) for s in specs if not _is_baseline(s)]
+    resolved += [resolve_embedding(s, adata, seed=seed) for s in specs if _is_baseline(s)]
+
+    meta = adata.uns.get("czbench", {})
+    document: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "czbench_version": __version__,
+        "created_utc": utc_now(),
+        "seed": int(seed),
+        "dataset": {"name": meta.get("name"), "path": meta.get("path"),
+                    "sha256": meta.get("sha256"), "n_cells": int(adata.n_obs),
+                    "n_genes": int(adata.n_vars), "columns": dict(meta.get("columns", {}))},
+        "tasks": {t.name: _jsonable(t.options()) for t in instances},
+        "embeddings": [],
+        "results": [],
+        "environment": environment(),
+    }
+    all_results: list[MetricResult] = []
+    for source, values in resolved:
+        entry = {"source": source, "shape": [int(v) for v in values.shape],
+                 "sha256": sha256_array(values), "timings_s": {}}
+        knn = None
+        need_k = max((t.knn_k for t in instances), default=0)
+        dense = values if not sp.issparse(values) else None
+        for task in instances:
+            if on_step:
+                on_step(f"{source} · {task.name}")
+            if task.knn_k and knn is None:
+                if dense is None:
+                    dense = values.toarray()
+                start = time.perf_counter()
+                knn = knn_graph(dense, need_k)
+                entry["timings_s"]["knn_graph"] = round(time.perf_counter() - start, 4)
+            start = time.perf_counter()
+            matrix = values if task.accepts_sparse else (dense if dense is not None
+                                                        else values.toarray())
+            results = task.run(matrix, adata.obs, knn=knn)
+            entry["timings_s"][task.name] = round(time.perf_counter() - start, 4)
+            all_results += results
+            document["results"] += [{"embedding": source, **r.to_dict()} for r in results]
+        document["embeddings"].append(entry)
+    return BenchmarkResult(document, all_results)
+
+
+def _is_baseline(spec: Any) -> bool:
+    return isinstance(spec, str) and spec.startswith("baseline:")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+__all__ = ["CORE_TASKS", "BenchmarkResult", "Task", "benchmark", "default_embeddings",
+           "resolve_embedding"]
