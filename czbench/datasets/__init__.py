@@ -40,6 +40,7 @@ def _read_h5ad(path: Path) -> ad.AnnData:
     try:
         with warnings.catch_warnings():  # old files: anndata moves uns graphs to obsp
             warnings.simplefilter("ignore", FutureWarning)
+            warnings.filterwarnings("ignore", message=".*very old version of AnnData")
             return ad.read_h5ad(path)
     except Exception as err:  # h5py/anndata raise many types for a non-h5ad file
         raise InputError(f"dataset: {path} is not a readable .h5ad file "

@@ -1,0 +1,127 @@
+"""End to end: czbench.benchmark and the czbench CLI on shipped real data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import czbench
+import czbench.datasets as ds
+from czbench.cli import main
+from czbench.errors import InputError
+from czbench.runner import benchmark
+
+CORE = ["clustering", "embedding", "label_prediction", "batch_integration"]
+FAST = {"label_prediction": {"classifiers": ("lr", "knn")}}
+
+
+@pytest.fixture(scope="module")
+def symphony_run():
+    return benchmark("pbmc_3chemistries_symphony", ["baseline:pca"], CORE, seed=42)
+
+
+def test_all_four_tasks_on_symphony(symphony_run):
+    doc = symphony_run.document
+    tasks = {r["task"] for r in doc["results"]}
+    assert tasks == set(CORE)
+    assert len([r for r in doc["results"] if r["task"] == "label_prediction"]) == 20
+    for row in doc["results"]:
+        assert 0.0 <= row["value"] <= 1.0, row
+        assert set(row) == {"embedding", "task", "metric", "value", "params",
+                            "higher_is_better"}
+    assert doc["dataset"]["sha256"] == ds.info("pbmc_3chemistries_symphony").sha256
+    assert doc["embeddings"][0]["shape"] == [1200, 50]
+    assert set(doc["embeddings"][0]["timings_s"]) == {"knn_graph", *CORE}
+    # PCA of real PBMCs recovers cell types far above chance
+    values = {(r["metric"]): r["value"] for r in doc["results"] if not r["params"]}
+    assert values["adjusted_rand_index"] > 0.3
+    assert values["normalized_mutual_info"] > 0.5
+
+
+def test_same_seed_same_values_bit_for_bit(symphony_run):
+    again = benchmark("pbmc_3chemistries_symphony", ["baseline:pca"], CORE, seed=42)
+    first = [(r["task"], r["metric"], r["params"], r["value"])
+             for r in symphony_run.document["results"]]
+    second = [(r["task"], r["metric"], r["params"], r["value"])
+              for r in again.document["results"]]
+    assert first == second
+    assert (symphony_run.document["embeddings"][0]["sha256"]
+            == again.document["embeddings"][0]["sha256"])
+
+
+def test_shared_knn_gives_the_same_numbers_as_each_task_alone(symphony_run):
+    adata = ds.load("pbmc_3chemistries_symphony")
+    emb = czbench.baselines.baseline("pca", adata, seed=42)
+    shared = {(r["task"], r["metric"]): r["value"] for r in symphony_run.document["results"]
+              if r["task"] in ("clustering", "batch_integration")}
+    for name in ("clustering", "batch_integration"):
+        for r in czbench.get_task(name, seed=42).run(emb, adata.obs):
+            assert r.value == shared[(r.task, r.metric)]
+
+
+def test_missing_inputs_fail_before_any_work():
+    with pytest.raises(InputError, match="batch_key: task 'batch_integration' needs obs "
+                                         "column 'batch'"):
+        benchmark("pbmc68k_reduced", ["obsm:X_pca"], ["batch_integration"])
+    with pytest.raises(InputError, match="obsm key 'X_nope' not found; obsm has: X_pca"):
+        benchmark("pbmc68k_reduced", ["obsm:X_nope"], ["embedding"])
+    with pytest.raises(InputError, match="has 3 rows but the dataset has 700 cells"):
+        benchmark("pbmc68k_reduced", [np.zeros((3, 2))], ["embedding"])
+    with pytest.raises(InputError, match="unknown task 'nope'"):
+        benchmark("pbmc68k_reduced", ["obsm:X_pca"], ["nope"])
+
+
+def test_pbmc68k_default_embedding_is_its_shipped_pca():
+    result = benchmark("pbmc68k_reduced", tasks=["embedding"])
+    assert [e["source"] for e in result.document["embeddings"]] == ["obsm:X_pca"]
+
+
+def test_cli_run_writes_json_and_refuses_to_overwrite(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    emb = tmp_path / "emb.npy"
+    np.save(emb, ds.load("pbmc68k_reduced").obsm["X_pca"][:, :10])
+    args = ["run", "--dataset", "pbmc68k_reduced", "--embedding", f"obsm:X_pca,{emb}",
+            "--task", "clustering,embedding", "--batch-key", "phase", "--seed", "1",
+            "--output", str(out), "--quiet"]
+    assert main(args) == 0
+    doc = json.loads(out.read_text())
+    assert doc["seed"] == 1
+    assert [e["source"] for e in doc["embeddings"]] == ["obsm:X_pca", str(emb)]
+    assert {r["embedding"] for r in doc["results"]} == {"obsm:X_pca", str(emb)}
+    printed = capsys.readouterr().out
+    assert "adjusted_rand_index" in printed and "results written to" in printed
+    before = out.read_text()
+    assert main(args) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert out.read_text() == before
+    assert main([*args, "--overwrite"]) == 0
+
+
+def test_cli_runs_four_tasks_on_pbmc68k_with_a_batch_key(tmp_path):
+    out = tmp_path / "r.json"
+    assert main(["run", "--dataset", "pbmc68k_reduced", "--batch-key", "phase",
+                 "--output", str(out), "--quiet"]) == 0
+    assert {r["task"] for r in json.loads(out.read_text())["results"]} == set(CORE)
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "czbench.cli", "run", "--dataset",
+                           str(tmp_path / "nope.h5ad"), "--output", str(tmp_path / "o.json")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"error: dataset: file not found: "
+                                               f"{tmp_path / 'nope.h5ad'}"]
+    assert not (tmp_path / "o.json").exists()
+
+
+@pytest.mark.parametrize("what", ["datasets", "tasks", "metrics"])
+def test_cli_list(what, capsys):
+    assert main(["list", what]) == 0
+    out = capsys.readouterr().out
+    expected = {"datasets": "pbmc_3chemistries_symphony", "tasks": "batch_integration",
+                "metrics": "mean_fold_auroc"}[what]
+    assert expected in out

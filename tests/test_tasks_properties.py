@@ -1,0 +1,249 @@
+"""Task-level properties: good embeddings beat broken ones, determinism, label-prediction
+protocol against scikit-learn, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_validate
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+import czbench.datasets as ds
+from czbench.errors import InputError
+from czbench.tasks import get_task
+
+MEAN = "MEAN(knn,lr,rf)"
+TASKS = ("clustering", "embedding", "label_prediction", "batch_integration")
+
+
+# --------------------------------------------------------------------------------------------
+# fixtures
+# --------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def pbmc():
+    adata = ds.load("pbmc68k_reduced")
+    return np.asarray(adata.obsm["X_pca"]), adata.obs.copy()
+
+
+@pytest.fixture(scope="module")
+def onehot(pbmc):
+    """One-hot cell-type embedding with a little seeded jitter, and the same rows shuffled."""
+    _, obs = pbmc
+    codes, _ = pd.factorize(obs["cell_type"], sort=True)
+    rng = np.random.default_rng(0)
+    good = np.eye(codes.max() + 1)[codes] + rng.normal(0.0, 0.05, (len(codes), codes.max() + 1))
+    shuffled = good[rng.permutation(len(codes))]
+    return {"onehot": good, "shuffled": shuffled}
+
+
+@pytest.fixture(scope="module")
+def run_cache(pbmc, onehot):
+    """Task results per (task, embedding name), computed once."""
+    _, obs = pbmc
+    cache: dict = {}
+
+    def get(task: str, which: str):
+        if (task, which) not in cache:
+            cache[task, which] = get_task(task, seed=42).run(onehot[which], obs)
+        return cache[task, which]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def lp_default(pbmc):
+    """label_prediction with the default classifiers on X_pca, seed 42."""
+    x, obs = pbmc
+    return get_task("label_prediction", seed=42).run(x, obs)
+
+
+def _value(results, metric, **params):
+    hits = [r.value for r in results if r.metric == metric and r.params == params]
+    assert len(hits) == 1, (metric, params, results)
+    return hits[0]
+
+
+def _batch_data(shift: float):
+    """4 batches x 3 cell types; ``shift`` moves each batch along its own direction."""
+    rng = np.random.default_rng(17)
+    n, d = 800, 10
+    cell_type = rng.choice(np.array(["alpha", "beta", "gamma"]), n)
+    batch = rng.choice(np.array(["b0", "b1", "b2", "b3"]), n)
+    centres = {c: rng.normal(0.0, 4.0, d) for c in ("alpha", "beta", "gamma")}
+    directions = {b: rng.normal(0.0, 1.0, d) for b in ("b0", "b1", "b2", "b3")}
+    x = np.stack([centres[c] for c in cell_type]) + rng.normal(size=(n, d))
+    x = x + shift * np.stack([directions[b] for b in batch])
+    return x, pd.DataFrame({"cell_type": cell_type, "batch": batch})
+
+
+# --------------------------------------------------------------------------------------------
+# bio metrics: one-hot cell types beat the same embedding shuffled across cells
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("task,metric,params", [
+    ("clustering", "adjusted_rand_index", {}),
+    ("clustering", "normalized_mutual_info", {}),
+    ("embedding", "silhouette_score", {}),
+    ("label_prediction", "mean_fold_accuracy", {"classifier": MEAN}),
+    ("label_prediction", "mean_fold_f1", {"classifier": MEAN}),
+])
+def test_onehot_beats_shuffled(run_cache, task, metric, params):
+    good = _value(run_cache(task, "onehot"), metric, **params)
+    bad = _value(run_cache(task, "shuffled"), metric, **params)
+    assert good > bad + 0.2, (good, bad)
+
+
+# --------------------------------------------------------------------------------------------
+# batch integration: separated batches score lower
+# --------------------------------------------------------------------------------------------
+
+def test_batch_integration_shift_lowers_scores():
+    x_mixed, obs = _batch_data(0.0)
+    x_split, obs2 = _batch_data(6.0)
+    pd.testing.assert_frame_equal(obs, obs2)
+    mixed = get_task("batch_integration", seed=0).run(x_mixed, obs)
+    split = get_task("batch_integration", seed=0).run(x_split, obs)
+    assert [r.metric for r in mixed] == ["entropy_per_cell", "batch_silhouette"]
+    e_mixed, e_split = _value(mixed, "entropy_per_cell"), _value(split, "entropy_per_cell")
+    s_mixed, s_split = _value(mixed, "batch_silhouette"), _value(split, "batch_silhouette")
+    assert e_split < e_mixed - 0.3, (e_split, e_mixed)
+    assert s_split < s_mixed - 0.2, (s_split, s_mixed)
+    assert e_mixed > 0.9 and s_mixed > 0.9
+    assert all(0.0 <= r.value <= 1.0 and r.higher_is_better for r in mixed + split)
+
+
+# --------------------------------------------------------------------------------------------
+# label prediction protocol
+# --------------------------------------------------------------------------------------------
+
+def test_label_prediction_returns_20_results(lp_default):
+    assert len(lp_default) == 20
+    assert {r.params["classifier"] for r in lp_default} == {"lr", "knn", "rf", MEAN}
+    assert all(set(r.params) == {"classifier"} for r in lp_default)
+    pairs = {(r.metric, r.params["classifier"]) for r in lp_default}
+    assert len(pairs) == 20
+    scores = ("accuracy", "f1", "precision", "recall", "auroc")
+    assert {m for m, _ in pairs} == {f"mean_fold_{s}" for s in scores}
+    assert all(0.0 <= r.value <= 1.0 and r.task == "label_prediction" for r in lp_default)
+    # MEAN over 15 folds of 3 classifiers, 5 folds each = mean of the per-classifier means
+    for s in scores:
+        per = [_value(lp_default, f"mean_fold_{s}", classifier=c) for c in ("lr", "knn", "rf")]
+        assert _value(lp_default, f"mean_fold_{s}", classifier=MEAN) == pytest.approx(
+            np.mean(per), abs=1e-12)
+
+
+def test_label_prediction_lr_matches_sklearn_cross_validate(pbmc, lp_default):
+    x, obs = pbmc
+    labels = obs["cell_type"].astype(str).to_numpy()
+    counts = pd.Series(labels).value_counts()
+    keep = np.isin(labels, counts[counts >= 10].index)
+    assert (~keep).sum() > 0  # pbmc68k_reduced has a class under 10 cells (8 naive T cells)
+    model = Pipeline([("scale", StandardScaler(with_mean=False)),
+                      ("lr", LogisticRegression())])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        cv = cross_validate(model, x[keep], labels[keep],
+                            cv=StratifiedKFold(5, shuffle=True, random_state=42),
+                            scoring={"accuracy": "accuracy", "f1": "f1_macro"})
+    assert _value(lp_default, "mean_fold_accuracy", classifier="lr") == pytest.approx(
+        cv["test_accuracy"].mean(), abs=1e-12)
+    assert _value(lp_default, "mean_fold_f1", classifier="lr") == pytest.approx(
+        cv["test_f1"].mean(), abs=1e-12)
+
+
+def test_label_prediction_drops_small_classes(pbmc):
+    x, obs = pbmc
+    obs = obs.copy()
+    labels = obs["cell_type"].astype(str).to_numpy().copy()
+    rare = np.flatnonzero(labels == "Dendritic")[:6]
+    labels[rare] = "rare type"  # 6 cells: under the 10-cell minimum
+    obs["cell_type"] = labels
+    task = get_task("label_prediction", seed=3, classifiers=("lr",))
+    with_rare = task.run(x, obs)
+    keep = np.setdiff1d(np.arange(len(x)), rare)
+    without = task.run(x[keep], obs.iloc[keep])
+    assert [r.to_dict() for r in with_rare] == [r.to_dict() for r in without]
+    # not a vacuous comparison: keeping the rare class (min_class_size=1) changes the scores
+    kept = get_task("label_prediction", seed=3, classifiers=("lr",), min_class_size=1)
+    changed = kept.run(x, obs)
+    assert [r.value for r in changed] != [r.value for r in with_rare]
+
+
+# --------------------------------------------------------------------------------------------
+# determinism
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("task", ["clustering", "embedding", "batch_integration"])
+def test_same_seed_identical(pbmc, task):
+    if task == "batch_integration":
+        x, obs = _batch_data(2.0)
+    else:
+        x, obs = pbmc
+    first = get_task(task, seed=5).run(x, obs)
+    second = get_task(task, seed=5).run(x, obs)
+    assert [r.to_dict() for r in first] == [r.to_dict() for r in second]
+    assert all(np.isfinite(r.value) for r in first)
+
+
+def test_label_prediction_same_seed_identical_other_seed_changes_rf(pbmc, lp_default):
+    x, obs = pbmc
+    again = get_task("label_prediction", seed=42).run(x, obs)
+    assert [r.to_dict() for r in again] == [r.to_dict() for r in lp_default]
+    rf_other = get_task("label_prediction", seed=7, classifiers=("rf",)).run(x, obs)
+    rf_42 = {r.metric: r.value for r in lp_default if r.params["classifier"] == "rf"}
+    rf_7 = {r.metric: r.value for r in rf_other if r.params["classifier"] == "rf"}
+    assert rf_42.keys() == rf_7.keys()
+    assert any(rf_42[m] != rf_7[m] for m in rf_42)
+
+
+# --------------------------------------------------------------------------------------------
+# errors
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("task", TASKS)
+def test_missing_obs_column(pbmc, task):
+    x, obs = pbmc
+    key = "batch_key" if task == "batch_integration" else "label_key"
+    options = {key: "no_such_column"}
+    if task == "batch_integration":
+        obs = obs.assign(no_such_column_2=1)
+    with pytest.raises(InputError) as info:
+        get_task(task, **options).run(x, obs)
+    message = str(info.value)
+    assert "no_such_column" in message
+    for column in ("bulk_labels", "cell_type", "louvain"):
+        assert column in message
+
+
+def test_batch_integration_without_batch_column_on_pbmc(pbmc):
+    # pbmc68k_reduced has no batch column: the default batch_key="batch" must be reported
+    x, obs = pbmc
+    with pytest.raises(InputError) as info:
+        get_task("batch_integration").run(x, obs)
+    assert "'batch'" in str(info.value) and "cell_type" in str(info.value)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_obs_length_mismatch(pbmc, task):
+    x, obs = pbmc
+    obs = obs.assign(batch=np.where(np.arange(len(obs)) % 2, "a", "b"))
+    with pytest.raises(InputError) as info:
+        get_task(task).run(x, obs.iloc[:-1])
+    assert str(len(x)) in str(info.value) and str(len(x) - 1) in str(info.value)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_nan_in_embedding(pbmc, task):
+    x, obs = pbmc
+    obs = obs.assign(batch=np.where(np.arange(len(obs)) % 2, "a", "b"))
+    bad = np.array(x, dtype=np.float64, copy=True)
+    bad[10, 3] = np.nan
+    with pytest.raises(InputError):
+        get_task(task).run(bad, obs)
