@@ -3,7 +3,7 @@
 #   make test  - install the dev extras and run the whole test suite
 #
 # TORCH_SPEC picks the torch build installed before czbench. The default is the CPU build;
-# GPU users: `make test TORCH_SPEC=torch` (or any pip requirement) keeps their CUDA build.
+# GPU users pass their own pip arguments, e.g. TORCH_SPEC="torch==2.13.0 --index-url URL".
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -18,7 +18,7 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 $(STAMP): $(PY) pyproject.toml
-	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet $(TORCH_SPEC)
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 

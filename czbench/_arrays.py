@@ -43,7 +43,8 @@ def as_torch_2d(x: Any, name: str = "embedding", device: str | torch.device | No
         if not torch.isfinite(t).all():
             raise InputError(f"{name}: contains NaN or infinite values")
         return t.to(device=device or t.device, dtype=dtype)
-    return torch.from_numpy(as_numpy_2d(x, name)).to(device=device or "cpu", dtype=dtype)
+    np_dtype = torch.empty(0, dtype=dtype).numpy().dtype
+    return torch.from_numpy(as_numpy_2d(x, name, dtype=np_dtype)).to(device=device or "cpu")
 
 
 def as_codes(labels: Any, n: int | None = None, name: str = "labels") -> np.ndarray:

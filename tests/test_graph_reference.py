@@ -20,7 +20,8 @@ from czbench.neighbors import knn_graph, refine_distances
 from czbench.tasks import get_task
 
 
-def _mixture(seed: int, n: int, n_types: int, d: int, spread: float) -> tuple[np.ndarray, np.ndarray]:
+def _mixture(seed: int, n: int, n_types: int, d: int,
+             spread: float) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, n_types, n)
     centres = rng.normal(0.0, spread, (n_types, d))

@@ -139,7 +139,7 @@ def test_batch_silhouette_matches_bruteforce():
     batch[5:12] = ["b1", "b3", "b3", "b3", "b3", "b3", "b3"]
     centres = {c: rng.normal(0, 3, 8) for c in np.unique(labels)}
     shifts = {b: rng.normal(0, 0.7, 8) for b in np.unique(batch)}
-    x = np.stack([centres[c] + shifts[b] for c, b in zip(labels, batch)])
+    x = np.stack([centres[c] + shifts[b] for c, b in zip(labels, batch, strict=True)])
     x = x + rng.normal(size=x.shape)
     ref = _batch_silhouette_reference(x, labels, batch)
     assert batch_silhouette(x, labels, batch) == pytest.approx(ref, abs=1e-6)
@@ -191,7 +191,7 @@ def test_ari_nmi_string_labels_match_sklearn(seed):
     assert normalized_mutual_info(a, b) == pytest.approx(normalized_mutual_info_score(a, b),
                                                          abs=1e-12)
     # a relabelled (permuted names) copy is perfect agreement
-    mapping = dict(zip(names, names[::-1]))
+    mapping = dict(zip(names, names[::-1], strict=True))
     a2 = np.array([mapping[v] + "_x" for v in a])
     assert adjusted_rand_index(a, a2) == pytest.approx(1.0, abs=1e-12)
     assert normalized_mutual_info(a, a2) == pytest.approx(1.0, abs=1e-12)
@@ -348,7 +348,7 @@ def test_knn_graph_matches_sklearn_brute():
     np.testing.assert_allclose(refined.distances, direct, rtol=0, atol=1e-12)
     assert np.all(np.diff(refined.distances, axis=1) >= 0)
     # refining keeps the neighbour sets
-    assert all(set(a) == set(b) for a, b in zip(refined.indices, knn.indices))
+    assert all(set(a) == set(b) for a, b in zip(refined.indices, knn.indices, strict=True))
     # float32 distances of the raw graph are close
     np.testing.assert_allclose(knn.distances, np.sort(
         np.linalg.norm(x[knn.indices] - x[:, None, :], axis=2), axis=1), atol=1e-3)
@@ -359,7 +359,8 @@ def test_knn_graph_block_size_invariant():
     x = rng.normal(size=(500, 8))
     full = knn_graph(x, 10)
     blocked = knn_graph(x, 10, block_size=7)
-    same = np.array([set(a) == set(b) for a, b in zip(full.indices, blocked.indices)])
+    same = np.array([set(a) == set(b) for a, b in
+                     zip(full.indices, blocked.indices, strict=True)])
     assert same.mean() >= 0.99
     np.testing.assert_array_equal(blocked.indices[:, 0], np.arange(500))
 

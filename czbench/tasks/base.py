@@ -12,6 +12,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
+from czbench._arrays import as_numpy_2d, as_torch_2d
 from czbench.errors import InputError
 from czbench.neighbors import KNNGraph, knn_graph
 
@@ -103,17 +104,17 @@ class Task(ABC):
         return self._run(embedding, obs, knn)
 
     def _prepare(self, embedding: Any) -> Any:
-        if sp.issparse(embedding) and self.accepts_sparse:
-            return sp.csr_matrix(embedding)
+        """Validate the embedding (2-D, finite) and bring it to the form the task reads."""
         if sp.issparse(embedding):
+            if not np.isfinite(embedding.data).all():
+                raise InputError("embedding: contains NaN or infinite values")
+            if self.accepts_sparse:
+                return sp.csr_matrix(embedding)
             embedding = embedding.toarray()
         if isinstance(embedding, torch.Tensor):
-            return embedding.detach()
-        arr = np.asarray(embedding)
-        if arr.ndim != 2:
-            raise InputError(f"embedding: expected a 2-D array (cells x dims), got shape "
-                             f"{arr.shape}")
-        return arr
+            return as_torch_2d(embedding, dtype=embedding.dtype)
+        return as_numpy_2d(embedding, dtype=np.result_type(np.asarray(embedding).dtype,
+                                                           np.float32))
 
     @abstractmethod
     def _run(self, embedding: Any, obs: pd.DataFrame,
