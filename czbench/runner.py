@@ -169,20 +169,16 @@ def benchmark(dataset: str | Path | ad.AnnData, embeddings: Sequence[Any] | None
                  "sha256": sha256_array(values), "timings_s": {}}
         knn = None
         need_k = max((t.knn_k for t in instances), default=0)
-        dense = values if not sp.issparse(values) else None
+        dense = values.toarray() if sp.issparse(values) else values
         for task in instances:
             if on_step:
                 on_step(f"{source} · {task.name}")
             if task.knn_k and knn is None:
-                if dense is None:
-                    dense = values.toarray()
                 start = time.perf_counter()
                 knn = knn_graph(dense, need_k)
                 entry["timings_s"]["knn_graph"] = round(time.perf_counter() - start, 4)
             start = time.perf_counter()
-            matrix = values if task.accepts_sparse else (dense if dense is not None
-                                                        else values.toarray())
-            results = task.run(matrix, adata.obs, knn=knn)
+            results = task.run(values if task.accepts_sparse else dense, adata.obs, knn=knn)
             entry["timings_s"][task.name] = round(time.perf_counter() - start, 4)
             all_results += results
             document["results"] += [{"embedding": source, **r.to_dict()} for r in results]
