@@ -76,7 +76,7 @@ def knn_graph(embedding: Any, k: int, *, device: str | torch.device | None = Non
     """Exact Euclidean kNN graph with ``k`` neighbours per cell, the cell itself included.
 
     ``k`` is capped at the number of cells. Neighbours are ranked on float32 distances of the
-    centred embedding; use :meth:`KNNGraph.refined` where float64 distances matter. Ties are
+    centred embedding; use :func:`refine_distances` where float64 distances matter. Ties are
     broken by torch's ``topk`` (deterministic for the same input on the same machine).
     """
     if k < 1:
