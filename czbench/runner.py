@@ -7,7 +7,6 @@ needs) and hand it to every task, time each step, and assemble the results docum
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,18 +15,13 @@ from typing import Any
 import anndata as ad
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
-from czbench import __version__
-from czbench._arrays import sha256_array
 from czbench.baselines import baseline, counts_matrix
 from czbench.datasets import from_anndata, get_info, list_datasets, load
 from czbench.errors import CZBenchError, InputError
-from czbench.neighbors import knn_graph
-from czbench.results import SCHEMA_VERSION, environment, results_frame, utc_now, write_json
-from czbench.tasks import DEFAULT_SEED, MetricResult, Task, get_task, list_tasks
-
-CORE_TASKS = ("clustering", "embedding", "label_prediction", "batch_integration")
+from czbench.results import results_frame, write_json
+from czbench.scoring import CORE_TASKS, add_embedding, make_tasks, new_document, score_embedding
+from czbench.tasks import DEFAULT_SEED, MetricResult, Task
 
 
 def default_embeddings(adata: ad.AnnData) -> list[str]:
@@ -128,76 +122,33 @@ def benchmark(dataset: str | Path | ad.AnnData, embeddings: Sequence[Any] | None
         on_step: called with a label before each (embedding, task) step (progress display).
     """
     adata = prepare_dataset(dataset, label_key, batch_key)
-    task_options = task_options or {}
-    unknown = set(task_options) - set(list_tasks())
-    if unknown:
-        raise InputError(f"task options: unknown task(s) {', '.join(sorted(unknown))}")
-    if tasks is None:
-        candidates = [get_task(n, seed=seed, **task_options.get(n, {})) for n in CORE_TASKS]
-        instances = [t for t in candidates if set(t.required_columns) <= set(adata.obs)]
-    else:
-        instances = [get_task(n, seed=seed, **task_options.get(n, {})) for n in tasks]
-    if not instances:
-        raise InputError("task: no task to run")
+    instances = make_tasks(tasks, seed=seed, task_options=task_options,
+                           available_columns=list(adata.obs.columns))
     for task in instances:
         task.check_inputs(adata.obs, adata.n_obs)
     specs = list(embeddings) if embeddings is not None else default_embeddings(adata)
     if not specs:
         raise InputError("embedding: no embedding to benchmark")
     # resolve cheap specs first so that a bad one fails before any baseline is computed
-    specs.sort(key=lambda s: isinstance(s, str) and s.startswith("baseline:"))
     resolved = [resolve_embedding(s, adata, seed=seed) for s in specs if not _is_baseline(s)]
     resolved += [resolve_embedding(s, adata, seed=seed) for s in specs if _is_baseline(s)]
 
     meta = adata.uns.get("czbench", {})
-    document: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "czbench_version": __version__,
-        "created_utc": utc_now(),
-        "seed": int(seed),
-        "dataset": {"name": meta.get("name"), "path": meta.get("path"),
-                    "sha256": meta.get("sha256"), "n_cells": int(adata.n_obs),
-                    "n_genes": int(adata.n_vars), "columns": dict(meta.get("columns", {}))},
-        "tasks": {t.name: _jsonable(t.options()) for t in instances},
-        "embeddings": [],
-        "results": [],
-        "environment": environment(),
-    }
+    document = new_document(seed=seed, tasks=instances, dataset={
+        "name": meta.get("name"), "path": meta.get("path"), "sha256": meta.get("sha256"),
+        "n_cells": int(adata.n_obs), "n_genes": int(adata.n_vars),
+        "columns": dict(meta.get("columns", {}))})
     all_results: list[MetricResult] = []
     for source, values in resolved:
-        entry = {"source": source, "shape": [int(v) for v in values.shape],
-                 "sha256": sha256_array(values), "timings_s": {}}
-        knn = None
-        need_k = max((t.knn_k for t in instances), default=0)
-        dense = values.toarray() if sp.issparse(values) else values
-        for task in instances:
-            if on_step:
-                on_step(f"{source} · {task.name}")
-            if task.knn_k and knn is None:
-                start = time.perf_counter()
-                knn = knn_graph(dense, need_k)
-                entry["timings_s"]["knn_graph"] = round(time.perf_counter() - start, 4)
-            start = time.perf_counter()
-            results = task.run(values if task.accepts_sparse else dense, adata.obs, knn=knn)
-            entry["timings_s"][task.name] = round(time.perf_counter() - start, 4)
-            all_results += results
-            document["results"] += [{"embedding": source, **r.to_dict()} for r in results]
-        document["embeddings"].append(entry)
+        step = (lambda name, source=source: on_step(f"{source} · {name}")) if on_step else None
+        results, timings = score_embedding(values, adata.obs, instances, on_step=step)
+        add_embedding(document, source, values, results, timings)
+        all_results += results
     return BenchmarkResult(document, all_results)
 
 
 def _is_baseline(spec: Any) -> bool:
     return isinstance(spec, str) and spec.startswith("baseline:")
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 __all__ = ["CORE_TASKS", "BenchmarkResult", "Task", "benchmark", "default_embeddings",

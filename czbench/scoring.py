@@ -1,0 +1,104 @@
+"""Shared scoring engine: every front door (runner/CLI, Lightning callback) scores through here.
+
+It resolves task instances, builds one kNN graph per embedding at the largest k any task needs,
+runs the tasks, times each step, and lays results out in the results-file format.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from czbench import __version__
+from czbench._arrays import sha256_array
+from czbench.errors import InputError
+from czbench.neighbors import knn_graph
+from czbench.results import SCHEMA_VERSION, environment, utc_now
+from czbench.tasks import DEFAULT_SEED, MetricResult, Task, get_task, list_tasks
+
+CORE_TASKS = ("clustering", "embedding", "label_prediction", "batch_integration")
+
+
+def make_tasks(tasks: Sequence[str | Task] | None, *, seed: int = DEFAULT_SEED,
+               task_options: dict[str, dict[str, Any]] | None = None,
+               available_columns: Sequence[str] | None = None) -> list[Task]:
+    """Task instances for ``tasks`` (names or instances). ``None`` means the core tasks whose obs
+    columns are all in ``available_columns``."""
+    task_options = task_options or {}
+    unknown = set(task_options) - set(list_tasks())
+    if unknown:
+        raise InputError(f"task options: unknown task(s) {', '.join(sorted(unknown))}")
+    if tasks is None:
+        candidates = [get_task(n, seed=seed, **task_options.get(n, {})) for n in CORE_TASKS]
+        columns = set(available_columns or ())
+        instances = [t for t in candidates if set(t.required_columns) <= columns]
+    else:
+        instances = [t if isinstance(t, Task) else
+                     get_task(t, seed=seed, **task_options.get(t, {})) for t in tasks]
+    if not instances:
+        raise InputError("task: no task to run")
+    return instances
+
+
+def score_embedding(values: Any, obs: pd.DataFrame, tasks: Sequence[Task], *,
+                    on_step: Callable[[str], None] | None = None
+                    ) -> tuple[list[MetricResult], dict[str, float]]:
+    """Run ``tasks`` on one embedding; returns the results and wall seconds per step
+    (``knn_graph``, built once and shared, then each task)."""
+    timings: dict[str, float] = {}
+    knn = None
+    need_k = max((t.knn_k for t in tasks), default=0)
+    dense = values.toarray() if sp.issparse(values) else values
+    results: list[MetricResult] = []
+    for task in tasks:
+        if on_step:
+            on_step(task.name)
+        if task.knn_k and knn is None:
+            start = time.perf_counter()
+            knn = knn_graph(dense, need_k)
+            timings["knn_graph"] = round(time.perf_counter() - start, 4)
+        start = time.perf_counter()
+        results += task.run(values if task.accepts_sparse else dense, obs, knn=knn)
+        timings[task.name] = round(time.perf_counter() - start, 4)
+    return results, timings
+
+
+def new_document(*, seed: int, dataset: dict[str, Any], tasks: Sequence[Task],
+                 **extra: Any) -> dict[str, Any]:
+    """An empty results document (see :mod:`czbench.results` for the layout)."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "czbench_version": __version__,
+        "created_utc": utc_now(),
+        "seed": int(seed),
+        **extra,
+        "dataset": dataset,
+        "tasks": {t.name: jsonable(t.options()) for t in tasks},
+        "embeddings": [],
+        "results": [],
+        "environment": environment(),
+    }
+
+
+def add_embedding(document: dict[str, Any], source: str, values: Any,
+                  results: Sequence[MetricResult], timings: dict[str, float]) -> None:
+    """Append one scored embedding (its entry and its result rows) to ``document``."""
+    document["embeddings"].append({"source": source, "shape": [int(v) for v in values.shape],
+                                   "sha256": sha256_array(values), "timings_s": timings})
+    document["results"] += [{"embedding": source, **r.to_dict()} for r in results]
+
+
+def jsonable(value: Any) -> Any:
+    """Plain-JSON copy of task options (numpy scalars and tuples converted)."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
