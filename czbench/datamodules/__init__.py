@@ -1,0 +1,5 @@
+"""Lightning DataModules over AnnData."""
+
+from czbench.datamodules.anndata_module import AnnDataModule, stratified_split, stratified_subset
+
+__all__ = ["AnnDataModule", "stratified_split", "stratified_subset"]
