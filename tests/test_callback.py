@@ -1,0 +1,194 @@
+"""BenchmarkCallback in real Lightning loops: training, checkpoints, protocol, DDP."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from czbench.callbacks import BenchmarkCallback, EmbeddingCollector
+from czbench.datamodules import AnnDataModule
+from czbench.errors import InputError
+from czbench.tasks import get_task
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _example():
+    spec = importlib.util.spec_from_file_location("train_autoencoder",
+                                                  ROOT / "examples" / "train_autoencoder.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    example = _example()
+    out = tmp_path_factory.mktemp("ae")
+    per_epoch, checkpoints = example.train(out, epochs=6, seed=0)
+    return example, out, per_epoch, checkpoints
+
+
+BIO = ["czbench/clustering/adjusted_rand_index", "czbench/clustering/normalized_mutual_info",
+       "czbench/embedding/silhouette_score"]
+
+
+def test_bio_metrics_improve_while_training(trained):
+    _, out, per_epoch, _ = trained
+    assert list(per_epoch.index) == list(range(6))  # sanity check not scored; every epoch
+    for column in BIO:
+        assert per_epoch[column].iloc[-1] > per_epoch[column].iloc[0] + 0.02, column
+    png = _example().plot(per_epoch, out / "plot.png")
+    from PIL import Image
+
+    with Image.open(png) as image:
+        assert image.size[0] > 500 and image.size[1] > 300
+
+
+def test_fit_writes_one_results_file_per_epoch(trained):
+    _, out, _, _ = trained
+    files = sorted((out / "results").glob("fit-*.json"))
+    assert [f.name for f in files][:2] == ["fit-epoch000-step12.json",
+                                          "fit-epoch001-step24.json"]
+    doc = json.loads(files[-1].read_text())
+    assert doc["stage"] == "fit" and doc["epoch"] == 5 and doc["global_step"] == 72
+    assert doc["dataset"]["name"] == "pbmc_3chemistries_symphony"
+    assert doc["dataset"]["n_cells"] == 480
+    assert {r["task"] for r in doc["results"]} == {"clustering", "embedding",
+                                                   "batch_integration"}
+
+
+def test_validate_on_checkpoint_reproduces_the_training_time_scores(trained):
+    example, out, per_epoch, checkpoints = trained
+    assert len(checkpoints) == 6
+    table = example.compare_checkpoints(out, [checkpoints[0], checkpoints[-1]], seed=0)
+    for column, epoch in (("epoch=0", 0), ("epoch=5", 5)):
+        for name, value in table[column].items():
+            assert value == pytest.approx(per_epoch.loc[epoch, name], abs=1e-6), name
+    doc = json.loads((out / "results" / "validate-epoch=5.json").read_text())
+    assert doc["checkpoint"] == checkpoints[-1] and doc["stage"] == "validate"
+    assert doc["embeddings"][0]["source"] == checkpoints[-1]
+    # a second validation never overwrites the first file
+    example.compare_checkpoints(out, [checkpoints[-1]], seed=0)
+    assert (out / "results" / "validate-epoch=5-1.json").exists()
+
+
+# -- the embedding protocol ------------------------------------------------------------------
+class _Projection(L.LightningModule):
+    def __init__(self, n_genes: int, mode: str) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.proj = nn.Linear(n_genes, 8)
+        self.mode = mode
+
+    def validation_step(self, batch, batch_idx):
+        if self.mode == "output":
+            return {"embedding": self.proj(batch["x"])}
+        return None
+
+
+class _WithEmbed(_Projection):
+    def embed(self, batch):
+        return self.proj(batch["x"])
+
+
+@pytest.fixture(scope="module")
+def small_dm():
+    return AnnDataModule("lung_celllines_mixology", normalize=True, split_fractions=(0.7, 0.3, 0),
+                         batch_size=64, seed=1)
+
+
+def _validate(module, callback, dm):
+    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False,
+                        callbacks=[callback])
+    trainer.validate(module, datamodule=dm, verbose=False)
+    return {callback.log_name(r): r.value for r in callback.results_}
+
+
+def test_embed_method_output_key_and_embedding_fn_agree_and_match_the_core(small_dm):
+    tasks = ["embedding", "batch_integration"]
+    by_embed = _validate(_WithEmbed(small_dm.n_genes, "none"), BenchmarkCallback(tasks),
+                         small_dm)
+    by_output = _validate(_Projection(small_dm.n_genes, "output"), BenchmarkCallback(tasks),
+                          small_dm)
+    by_fn = _validate(_Projection(small_dm.n_genes, "none"),
+                      BenchmarkCallback(tasks, embedding_fn=lambda m, b: m.proj(b["x"])),
+                      small_dm)
+    assert by_embed == by_output == by_fn
+    # the same numbers as the core task on the same cells, computed outside Lightning
+    small_dm.setup()
+    val = small_dm.split_indices["val"]
+    module = _WithEmbed(small_dm.n_genes, "none")
+    with torch.no_grad():
+        emb = module.proj(small_dm.collate(val.tolist())["x"]).numpy()
+    obs = small_dm.adata.obs.iloc[val]
+    for name in tasks:
+        for r in get_task(name).run(emb, obs):
+            assert by_embed[f"czbench/{r.task}/{r.metric}"] == pytest.approx(r.value, abs=1e-6)
+
+
+def test_no_embedding_source_is_a_clear_error(small_dm):
+    with pytest.raises(InputError, match="no embed\\(batch\\) method"):
+        _validate(_Projection(small_dm.n_genes, "none"), BenchmarkCallback(["embedding"]),
+                  small_dm)
+
+
+def test_max_cells_subsamples_and_every_n_epochs_skips(small_dm):
+    callback = BenchmarkCallback(["embedding"], max_cells=100, seed=3)
+    _validate(_WithEmbed(small_dm.n_genes, "none"), callback, small_dm)
+    assert callback.document_["dataset"]["n_cells"] == 100
+
+    class _Train(_WithEmbed):
+        def training_step(self, batch, batch_idx):
+            return self.proj(batch["x"]).pow(2).mean()
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=1e-3)
+
+    every2 = BenchmarkCallback(["embedding"], every_n_epochs=2)
+    trainer = L.Trainer(max_epochs=4, accelerator="cpu", logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, callbacks=[every2], limit_train_batches=2)
+    trainer.fit(_Train(small_dm.n_genes, "none"), datamodule=small_dm)
+    assert [h["epoch"] for h in every2.history_] == [1, 3]
+
+
+def test_collector_deduplicates_and_sorts_by_index():
+    collector = EmbeddingCollector(["cell_type"])
+    collector.update(torch.tensor([[3.0], [1.0]]), torch.tensor([3, 1]),
+                     {"cell_type": torch.tensor([30, 10])})
+    collector.update(torch.tensor([[2.0], [3.0]]), torch.tensor([2, 3]),
+                     {"cell_type": torch.tensor([20, 30])})
+    out = collector.compute()
+    assert out["index"].tolist() == [1, 2, 3]
+    assert out["embedding"].ravel().tolist() == [1.0, 2.0, 3.0]
+    assert out["cell_type"].tolist() == [10, 20, 30]
+
+
+def test_ddp_two_processes_equal_one_process(tmp_path):
+    outputs = {}
+    for devices in (1, 2):
+        out = tmp_path / f"d{devices}.json"
+        proc = subprocess.run([sys.executable, str(ROOT / "tests" / "ddp_validate.py"),
+                               str(devices), str(out)], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        outputs[devices] = json.loads(out.read_text())
+    single, ddp = outputs[1], outputs[2]
+    assert (single["world_size"], ddp["world_size"]) == (1, 2)
+    assert single["n_cells"] == ddp["n_cells"] == 301
+    assert single["embedding_sha256"] == ddp["embedding_sha256"]
+    assert len(single["results"]) == 25
+    for name, value in single["results"].items():
+        assert ddp["results"][name] == pytest.approx(value, abs=1e-6), name
+    assert np.isfinite(list(ddp["results"].values())).all()
