@@ -144,10 +144,8 @@ class AnnDataModule(L.LightningDataModule):
         if isinstance(data, ad.AnnData):
             self.adata = data if "czbench" in data.uns and not any(keys.values()) else \
                 from_anndata(data, **keys)
-        elif backed:
-            self.adata = self._load_backed(Path(data), keys)
         else:
-            self.adata = load(data, **keys)
+            self.adata = load(data, backed=backed, **keys)
         self.name = self.adata.uns.get("czbench", {}).get("name", "anndata")
         if len(split_fractions) != 3 or any(f < 0 for f in split_fractions) or \
                 abs(sum(split_fractions) - 1.0) > 1e-6:
@@ -184,21 +182,6 @@ class AnnDataModule(L.LightningDataModule):
         self.rows = _Rows(self.adata, gene_index, target_sum, log1p=normalize)
         self.n_genes = len(genes) if genes is not None else self.adata.n_vars
         self.split_indices: dict[str, np.ndarray] = {}
-
-    @staticmethod
-    def _load_backed(path: Path, keys: dict[str, str | None]) -> ad.AnnData:
-        from czbench.datasets import get_info, list_datasets, standardize_obs
-
-        if str(path) in list_datasets():
-            path = get_info(str(path)).path()
-        if not path.exists():
-            raise InputError(f"data: file not found: {path}")
-        adata = ad.read_h5ad(path, backed="r")
-        mapping = {std: keys.get(f"{'label' if std == 'cell_type' else std}_key") or
-                   (std if std in adata.obs else None) for std in STANDARD_COLUMNS}
-        applied = standardize_obs(adata, mapping)
-        adata.uns["czbench"] = {"name": path.stem, "path": str(path), "columns": applied}
-        return adata
 
     def _median_total(self) -> float:
         totals = []

@@ -32,7 +32,7 @@ from czbench.datasets.registry import (
 from czbench.errors import InputError
 
 
-def _read_h5ad(path: Path) -> ad.AnnData:
+def _read_h5ad(path: Path, backed: bool = False) -> ad.AnnData:
     if not path.exists():
         raise InputError(f"dataset: file not found: {path}")
     if path.is_dir():
@@ -41,7 +41,7 @@ def _read_h5ad(path: Path) -> ad.AnnData:
         with warnings.catch_warnings():  # old files: anndata moves uns graphs to obsp
             warnings.simplefilter("ignore", FutureWarning)
             warnings.filterwarnings("ignore", message=".*very old version of AnnData")
-            return ad.read_h5ad(path)
+            return ad.read_h5ad(path, backed="r" if backed else None)
     except Exception as err:  # h5py/anndata raise many types for a non-h5ad file
         raise InputError(f"dataset: {path} is not a readable .h5ad file "
                          f"({type(err).__name__})") from err
@@ -82,11 +82,12 @@ def standardize_obs(adata: ad.AnnData, mapping: dict[str, str]) -> dict[str, str
 def load(name_or_path: str | Path, *, label_key: str | None = None,
          batch_key: str | None = None, species_key: str | None = None,
          time_key: str | None = None, condition_key: str | None = None,
-         verify: bool = True) -> ad.AnnData:
+         verify: bool = True, backed: bool = False) -> ad.AnnData:
     """Load a registered dataset by name, or an .h5ad file by path, with standard obs columns.
 
     The ``*_key`` arguments name the source obs columns to use as ``cell_type``, ``batch``,
     ``species``, ``time`` and ``condition``; for a registered dataset they override its defaults.
+    ``backed=True`` keeps X on disk (rows are read lazily; obs is in memory).
     """
     overrides = {"cell_type": label_key, "batch": batch_key, "species": species_key,
                  "time": time_key, "condition": condition_key}
@@ -94,7 +95,7 @@ def load(name_or_path: str | Path, *, label_key: str | None = None,
     if name in list_datasets():
         info = get_info(name)
         path = info.path()
-        adata = _read_h5ad(path)
+        adata = _read_h5ad(path, backed)
         digest = sha256_file(str(path))
         if verify and digest != info.sha256:
             message = (f"dataset '{name}': sha256 of {path} is {digest}, the registry "
@@ -110,7 +111,7 @@ def load(name_or_path: str | Path, *, label_key: str | None = None,
         if path.suffix != ".h5ad" and not path.exists():
             raise InputError(f"dataset: '{name}' is neither a registered dataset "
                              f"({', '.join(list_datasets())}) nor an existing .h5ad file")
-        adata = _read_h5ad(path)
+        adata = _read_h5ad(path, backed)
         digest = sha256_file(str(path))
         mapping = {k: v for k, v in overrides.items() if v is not None}
         if "cell_type" not in mapping and "cell_type" in adata.obs.columns:
