@@ -31,7 +31,8 @@ import pandas as pd
 
 from czbench.errors import InputError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+SCHEMA_PATH = Path(__file__).parent / "schema" / "results.schema.json"
 _PACKAGES = ("czbench", "torch", "numpy", "scipy", "scikit-learn", "scanpy", "anndata",
              "igraph", "pandas", "torchmetrics", "lightning")
 
@@ -51,11 +52,28 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def write_json(document: dict[str, Any], path: str | Path, *, overwrite: bool = False) -> Path:
-    """Write ``document`` to ``path`` atomically (temp file + rename in the same folder).
+def schema() -> dict[str, Any]:
+    """The JSON Schema of the results format (shipped as czbench/schema/results.schema.json)."""
+    return json.loads(SCHEMA_PATH.read_text())
 
-    Refuses to replace an existing file unless ``overwrite`` is true.
+
+def validate(document: dict[str, Any]) -> None:
+    """Raise a one-line InputError if ``document`` does not follow the results schema."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
+    if error is not None:
+        where = "/".join(map(str, error.absolute_path)) or "(top level)"
+        raise InputError(f"results: {where}: {error.message}")
+
+
+def write_json(document: dict[str, Any], path: str | Path, *, overwrite: bool = False) -> Path:
+    """Validate ``document`` against the schema, then write it to ``path`` atomically (temp
+    file + rename in the same folder). Refuses to replace an existing file unless
+    ``overwrite`` is true.
     """
+    validate(document)
     path = Path(path)
     if path.exists() and not overwrite:
         raise InputError(f"output: {path} already exists; pass --overwrite (overwrite=True) "

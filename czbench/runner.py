@@ -17,10 +17,19 @@ import numpy as np
 import pandas as pd
 
 from czbench.baselines import baseline, counts_matrix
+from czbench.controls import CONTROLS, control_embeddings
 from czbench.datasets import from_anndata, get_info, list_datasets, load
 from czbench.errors import CZBenchError, InputError
 from czbench.results import results_frame, write_json
-from czbench.scoring import CORE_TASKS, add_embedding, make_tasks, new_document, score_embedding
+from czbench.scoring import (
+    CORE_TASKS,
+    add_embedding,
+    make_tasks,
+    new_document,
+    role_of,
+    score_embedding,
+)
+from czbench.summary import summarize
 from czbench.tasks import DEFAULT_SEED, MetricResult, Task
 
 
@@ -107,10 +116,12 @@ def prepare_dataset(dataset: str | Path | ad.AnnData, label_key: str | None,
 
 def benchmark(dataset: str | Path | ad.AnnData, embeddings: Sequence[Any] | None = None,
               tasks: Sequence[str] | None = None, *, seed: int = DEFAULT_SEED,
+              seeds: Sequence[int] | None = None, controls: bool = False,
               label_key: str | None = None, batch_key: str | None = None,
               task_options: dict[str, dict[str, Any]] | None = None,
-              on_step: Callable[[str], None] | None = None) -> BenchmarkResult:
-    """Run ``tasks`` on each embedding of ``dataset``; every input is checked before any work.
+              on_step: Callable[[str, int, int], None] | None = None) -> BenchmarkResult:
+    """Run ``tasks`` on each embedding of ``dataset`` for each seed; every input is checked
+    before any work.
 
     Args:
         dataset: registered name, .h5ad path, or AnnData.
@@ -118,32 +129,58 @@ def benchmark(dataset: str | Path | ad.AnnData, embeddings: Sequence[Any] | None
             arrays; default: the dataset's PCA baseline and shipped embeddings.
         tasks: task names; default: the four core tasks whose obs columns the dataset has.
         seed: seed of every random choice (baselines, clustering, folds, forests).
+        seeds: several seeds: every task runs once per seed (overrides ``seed``); the summary
+            reports mean, standard deviation and raw values.
+        controls: also score the control embeddings (:mod:`czbench.controls`) and report
+            control-normalised scores.
         task_options: {task name: {option: value}} passed to each task.
-        on_step: called with a label before each (embedding, task) step (progress display).
+        on_step: called as ``on_step(label, step, total)`` before each scoring step.
     """
+    seeds = [int(s) for s in (seeds if seeds is not None else [seed])]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise InputError(f"seeds: expected distinct integers, got {seeds}")
     adata = prepare_dataset(dataset, label_key, batch_key)
-    instances = make_tasks(tasks, seed=seed, task_options=task_options,
-                           available_columns=list(adata.obs.columns))
+    columns = list(adata.obs.columns)
+
+    def tasks_for(run_seed: int) -> list[Task]:
+        return make_tasks(tasks, seed=run_seed, task_options=task_options,
+                          available_columns=columns)
+
+    instances = tasks_for(seeds[0])
     for task in instances:
         task.check_inputs(adata.obs, adata.n_obs)
     specs = list(embeddings) if embeddings is not None else default_embeddings(adata)
     if not specs:
         raise InputError("embedding: no embedding to benchmark")
-    # resolve cheap specs first so that a bad one fails before any baseline is computed
-    resolved = [resolve_embedding(s, adata, seed=seed) for s in specs if not _is_baseline(s)]
-    resolved += [resolve_embedding(s, adata, seed=seed) for s in specs if _is_baseline(s)]
+    fixed = [resolve_embedding(s, adata, seed=seeds[0]) for s in specs if not _is_baseline(s)]
+    baseline_specs = [s for s in specs if _is_baseline(s)]
 
     meta = adata.uns.get("czbench", {})
-    document = new_document(seed=seed, tasks=instances, dataset={
+    document = new_document(seeds=seeds, tasks=instances, controls=controls, dataset={
         "name": meta.get("name"), "path": meta.get("path"), "sha256": meta.get("sha256"),
         "n_cells": int(adata.n_obs), "n_genes": int(adata.n_vars),
         "columns": dict(meta.get("columns", {}))})
     all_results: list[MetricResult] = []
-    for source, values in resolved:
-        step = (lambda name, source=source: on_step(f"{source} · {name}")) if on_step else None
-        results, timings = score_embedding(values, adata.obs, instances, on_step=step)
-        add_embedding(document, source, values, results, timings)
-        all_results += results
+    n_controls = len(CONTROLS) - ("batch" not in adata.obs) if controls else 0
+    total = len(seeds) * (len(specs) + n_controls) * len(instances)
+    done = 0
+    for run_seed in seeds:
+        instances = tasks_for(run_seed)
+        resolved = fixed + [resolve_embedding(s, adata, seed=run_seed) for s in baseline_specs]
+        if controls:
+            resolved += list(control_embeddings(adata, seed=run_seed).items())
+        for source, values in resolved:
+            def step(name: str, source: str = source, run_seed: int = run_seed) -> None:
+                nonlocal done
+                done += 1
+                if on_step:
+                    on_step(f"seed {run_seed} · {source} · {name}", done, total)
+
+            results, timings = score_embedding(values, adata.obs, instances, on_step=step)
+            add_embedding(document, source, values, results, timings, seed=run_seed,
+                          role=role_of(source))
+            all_results += results
+    summarize(document)
     return BenchmarkResult(document, all_results)
 
 

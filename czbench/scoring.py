@@ -68,14 +68,15 @@ def score_embedding(values: Any, obs: pd.DataFrame, tasks: Sequence[Task], *,
     return results, timings
 
 
-def new_document(*, seed: int, dataset: dict[str, Any], tasks: Sequence[Task],
+def new_document(*, seeds: Sequence[int], dataset: dict[str, Any], tasks: Sequence[Task],
                  **extra: Any) -> dict[str, Any]:
     """An empty results document (see :mod:`czbench.results` for the layout)."""
     return {
         "schema_version": SCHEMA_VERSION,
         "czbench_version": __version__,
         "created_utc": utc_now(),
-        "seed": int(seed),
+        "seed": int(seeds[0]),
+        "seeds": [int(s) for s in seeds],
         **extra,
         "dataset": dataset,
         "tasks": {t.name: jsonable(t.options()) for t in tasks},
@@ -86,11 +87,23 @@ def new_document(*, seed: int, dataset: dict[str, Any], tasks: Sequence[Task],
 
 
 def add_embedding(document: dict[str, Any], source: str, values: Any,
-                  results: Sequence[MetricResult], timings: dict[str, float]) -> None:
-    """Append one scored embedding (its entry and its result rows) to ``document``."""
-    document["embeddings"].append({"source": source, "shape": [int(v) for v in values.shape],
+                  results: Sequence[MetricResult], timings: dict[str, float], *, seed: int,
+                  role: str = "model") -> None:
+    """Append one scored embedding (its entry and its result rows) to ``document``.
+    ``role`` is ``model``, ``baseline`` or ``control``."""
+    document["embeddings"].append({"source": source, "role": role, "seed": int(seed),
+                                   "shape": [int(v) for v in values.shape],
                                    "sha256": sha256_array(values), "timings_s": timings})
-    document["results"] += [{"embedding": source, **r.to_dict()} for r in results]
+    document["results"] += [{"embedding": source, "seed": int(seed), **r.to_dict()}
+                            for r in results]
+
+
+def role_of(source: str) -> str:
+    """``control`` / ``baseline`` / ``model`` from an embedding's source label."""
+    for role in ("control", "baseline"):
+        if source.startswith(f"{role}:"):
+            return role
+    return "model"
 
 
 def jsonable(value: Any) -> Any:

@@ -31,7 +31,7 @@ def test_all_four_tasks_on_symphony(symphony_run):
     assert len([r for r in doc["results"] if r["task"] == "label_prediction"]) == 20
     for row in doc["results"]:
         assert 0.0 <= row["value"] <= 1.0, row
-        assert set(row) == {"embedding", "task", "metric", "value", "params",
+        assert set(row) == {"embedding", "seed", "task", "metric", "value", "params",
                             "higher_is_better"}
     assert doc["dataset"]["sha256"] == ds.info("pbmc_3chemistries_symphony").sha256
     assert doc["embeddings"][0]["shape"] == [1200, 50]

@@ -30,6 +30,7 @@ from czbench.datamodules.anndata_module import stratified_subset
 from czbench.errors import InputError
 from czbench.results import write_json
 from czbench.scoring import CORE_TASKS, add_embedding, make_tasks, new_document, score_embedding
+from czbench.summary import summarize
 from czbench.tasks import DEFAULT_SEED, MetricResult, Task
 
 EmbeddingFn = Callable[[L.LightningModule, dict[str, Any]], torch.Tensor]
@@ -193,7 +194,7 @@ class BenchmarkCallback(L.Callback):
         meta = getattr(getattr(datamodule, "adata", None), "uns", {}).get("czbench", {})
         checkpoint = getattr(trainer, "ckpt_path", None)
         document = new_document(
-            seed=self.seed, tasks=self.tasks, stage=_stage(trainer),
+            seeds=[self.seed], tasks=self.tasks, stage=_stage(trainer),
             epoch=int(trainer.current_epoch), global_step=int(trainer.global_step),
             checkpoint=str(checkpoint) if checkpoint else None,
             dataset={"name": meta.get("name"), "path": meta.get("path"),
@@ -201,7 +202,8 @@ class BenchmarkCallback(L.Callback):
                      "split": "val", "columns": dict(meta.get("columns", {}))})
         source = str(checkpoint) if checkpoint else \
             f"{type(pl_module).__name__}@epoch{trainer.current_epoch}"
-        add_embedding(document, source, embedding, results, timings)
+        add_embedding(document, source, embedding, results, timings, seed=self.seed)
+        summarize(document)
         if self.results_dir is not None:
             self._write(document, trainer, checkpoint)
         return {"results": [r.to_dict() for r in results], "document": document}
