@@ -8,6 +8,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from czbench import __version__
@@ -41,11 +49,28 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--label-key", help="obs column holding cell types")
     run.add_argument("--batch-key", help="obs column holding batches")
     run.add_argument("--seed", type=int, default=42, help="seed of every random choice")
+    run.add_argument("--seeds", type=_csv, metavar="S1,S2,...",
+                     help="run every task once per seed; report mean, sd and raw values")
+    run.add_argument("--controls", action="store_true",
+                     help="also score control embeddings and report control-normalised scores")
     run.add_argument("--output", type=Path,
                      help="results JSON path (default: results/<dataset>.json)")
     run.add_argument("--overwrite", action="store_true", help="replace an existing output")
     run.add_argument("--quiet", action="store_true", help="no progress display")
+
+    report = sub.add_parser("report", help="compare results files: tables and plots")
+    report.add_argument("results", nargs="+", type=Path, help="results JSON files")
+    report.add_argument("--output", type=Path, default=Path("report"),
+                        help="folder for report.md, report.html and PNG plots (default: report)")
+    report.add_argument("--overwrite", action="store_true", help="replace an existing report")
     return parser
+
+
+def _report(args: argparse.Namespace, console: Console) -> None:
+    from czbench.report import write_report
+
+    written = write_report(args.results, args.output, overwrite=args.overwrite)
+    console.print(f"report written to {args.output}: " + ", ".join(p.name for p in written))
 
 
 def _list(what: str, console: Console) -> None:
@@ -86,30 +111,70 @@ def _run(args: argparse.Namespace, console: Console) -> None:
     if output.exists() and not args.overwrite:
         raise CZBenchError(f"output: {output} already exists; pass --overwrite to replace it")
     embeddings = [e for group in args.embedding for e in group] if args.embedding else None
-    status = None if args.quiet else console.status("loading")
-    if status:
-        status.start()
     try:
-        result = benchmark(args.dataset, embeddings, args.task, seed=args.seed,
-                           label_key=args.label_key, batch_key=args.batch_key,
-                           on_step=(lambda label: status.update(f"running {label}"))
-                           if status else None)
-    finally:
-        if status:
-            status.stop()
+        seeds = [int(s) for s in args.seeds] if args.seeds else [args.seed]
+    except ValueError as err:
+        raise CZBenchError(f"seeds: expected integers like 0,1,2, got {args.seeds}") from err
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+                  disable=args.quiet, transient=True) as progress:
+        bar = progress.add_task("loading", total=None)
+
+        def on_step(label: str, step: int, total: int) -> None:
+            progress.update(bar, description=label, completed=step - 1, total=total)
+
+        result = benchmark(args.dataset, embeddings, args.task, seeds=seeds,
+                           controls=args.controls, label_key=args.label_key,
+                           batch_key=args.batch_key, on_step=on_step)
     result.write_json(output, overwrite=args.overwrite)
-    doc = result.document
-    wide = result.wide()
-    table = Table("task", "metric", "params", *wide.columns,
-                  title=f"czbench {doc['czbench_version']} · {doc['dataset']['name']} · "
-                        f"{doc['dataset']['n_cells']} cells · seed {doc['seed']}")
-    for (task, metric, params), row in wide.iterrows():
-        table.add_row(task, metric, params, *(f"{v:.4f}" for v in row))
-    console.print(table)
-    for entry in doc["embeddings"]:
-        timings = ", ".join(f"{k} {v:.2f}s" for k, v in entry["timings_s"].items())
-        console.print(f"[dim]{entry['source']}: {timings}[/dim]")
+    print_result(result.document, console)
     console.print(f"results written to {output}")
+
+
+def format_value(row: dict) -> str:
+    """``mean ± sd [normalised]`` for one summary row."""
+    text = f"{row['mean']:.4f}"
+    if row["std"] is not None:
+        text += f" ± {row['std']:.4f}"
+    if row["normalized"] is not None:
+        text += f" [{row['normalized']:.2f}]"
+    return text
+
+
+def print_result(doc: dict, console: Console) -> None:
+    """The results table (non-control embeddings) and, with controls, the aggregates."""
+    shown = [e["source"] for e in doc["embeddings"] if e["role"] != "control"]
+    shown = list(dict.fromkeys(shown)) or list(dict.fromkeys(e["source"]
+                                                            for e in doc["embeddings"]))
+    cells: dict[tuple, dict[str, str]] = {}
+    for row in doc["summary"]:
+        if row["embedding"] in shown:
+            params = ", ".join(f"{k}={v}" for k, v in sorted(row["params"].items()))
+            cells.setdefault((row["task"], row["metric"], params), {})[row["embedding"]] = \
+                format_value(row)
+    seeds = ",".join(map(str, doc["seeds"]))
+    table = Table("task", "metric", "params", *shown,
+                  title=f"czbench {doc['czbench_version']} · {doc['dataset']['name']} · "
+                        f"{doc['dataset']['n_cells']} cells · seeds {seeds}",
+                  caption="mean ± sd over seeds \\[control-normalised score]"
+                  if doc.get("controls") else None)
+    for (task, metric, params), values in cells.items():
+        table.add_row(task, metric, params, *(values.get(e, "-") for e in shown))
+    console.print(table)
+    if doc.get("controls"):
+        agg = Table("embedding", "AvgBIO", "scIB overall", "mean normalised",
+                    title="Aggregates (controls included for reference)")
+        for row in doc["aggregates"]:
+            agg.add_row(row["embedding"], *("-" if row[k] is None else f"{row[k]:.4f}"
+                                            for k in ("avg_bio", "scib_overall",
+                                                      "mean_normalized")))
+        console.print(agg)
+    totals: dict[str, float] = {}
+    for entry in doc["embeddings"]:
+        totals[entry["source"]] = totals.get(entry["source"], 0.0) + \
+            sum(entry["timings_s"].values())
+    console.print("[dim]wall time: " + ", ".join(f"{k} {v:.1f}s" for k, v in totals.items())
+                  + "[/dim]")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -118,6 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "list":
             _list(args.what, console)
+        elif args.command == "report":
+            _report(args, console)
         else:
             _run(args, console)
     except CZBenchError as err:

@@ -68,10 +68,14 @@ class InputTypeError(InputError, TypeError):
 
 
 # -- helpers -----------------------------------------------------------------------------------
-def _first_line(err: BaseException) -> str:
-    """The first non-empty line of an error message, without a trailing colon."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return lines[0].rstrip(":") if lines else type(err).__name__
+def _one_line(err: BaseException) -> str:
+    """The gist of an error message on one line: its first line (and, when that ends with a
+    colon, the next one), without the array dumps and advice paragraphs scikit-learn appends."""
+    lines = [line.strip() for line in str(err).splitlines()]
+    kept = [line for line in lines if line and not line.startswith(("array=", "["))]
+    if not kept:
+        return type(err).__name__
+    return " ".join(kept[:2]) if kept[0].endswith(":") and len(kept) > 1 else kept[0]
 
 
 def results_frame(results: list[MetricResult]) -> pd.DataFrame:
@@ -79,18 +83,19 @@ def results_frame(results: list[MetricResult]) -> pd.DataFrame:
     return pd.DataFrame([r.to_dict() for r in results], columns=list(RESULT_COLUMNS))
 
 
-def _check_X(estimator: BaseEstimator, X: Any, *, reset: bool) -> Any:
-    """Validate X (2-D, numeric, finite, >= 2 rows; dense or sparse) through scikit-learn's
-    ``validate_data`` (which sets or checks ``n_features_in_``); errors name the field ``X``."""
+def _check_X(estimator: BaseEstimator, X: Any, *, reset: bool, min_rows: int = 2) -> Any:
+    """Validate X (2-D, numeric, finite, at least ``min_rows`` rows; dense or sparse) through
+    scikit-learn's ``validate_data``, which sets (``reset``) or checks ``n_features_in_``;
+    errors name the field ``X``."""
     try:
         return validate_data(estimator, X, reset=reset, accept_sparse=("csr", "csc"),
-                             dtype="numeric", ensure_min_samples=2)
+                             dtype="numeric", ensure_min_samples=min_rows)
     except InputError:
         raise
     except TypeError as err:
-        raise InputTypeError(f"X: {_first_line(err)}") from err
+        raise InputTypeError(f"X: {_one_line(err)}") from err
     except ValueError as err:
-        raise InputError(f"X: {_first_line(err)}") from err
+        raise InputError(f"X: {_one_line(err)}") from err
 
 
 def _check_labels(values: Any, n_rows: int, field: str, owner: str) -> np.ndarray:
@@ -104,7 +109,7 @@ def _check_labels(values: Any, n_rows: int, field: str, owner: str) -> np.ndarra
         # (n, 1) column vectors are accepted with scikit-learn's DataConversionWarning
         arr = column_or_1d(values, warn=field == "y")
     except ValueError as err:
-        raise InputError(f"{field}: {_first_line(err)}") from err
+        raise InputError(f"{field}: {_one_line(err)}") from err
     if arr.shape[0] != n_rows:
         raise InputError(f"{field}: has {arr.shape[0]} entries but X has {n_rows} rows")
     missing = int(pd.isna(arr).sum())
@@ -121,7 +126,7 @@ def _seed(random_state: Any) -> int:
     try:
         return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
     except ValueError as err:
-        raise InputError(f"random_state: {_first_line(err)}") from err
+        raise InputError(f"random_state: {_one_line(err)}") from err
 
 
 def _n_rows(X: Any) -> int:
@@ -310,7 +315,7 @@ class LabelPredictionBenchmark(ClassifierMixin, BaseEstimator):
         try:
             check_classification_targets(y)
         except ValueError as err:
-            raise InputError(f"y: {_first_line(err)}") from err
+            raise InputError(f"y: {_one_line(err)}") from err
         primary = self._primary_name()
         seed = _seed(self.random_state)
         task = get_task("label_prediction", seed=seed, n_folds=self.n_folds,
@@ -340,12 +345,12 @@ class LabelPredictionBenchmark(ClassifierMixin, BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         """Class predicted by ``primary_classifier`` for each row of ``X``."""
         model = self._primary_model()
-        return model.predict(_check_X(self, X, reset=False))
+        return model.predict(_check_X(self, X, reset=False, min_rows=1))
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities from ``primary_classifier`` (columns in ``classes_`` order)."""
         model = self._primary_model()
-        return model.predict_proba(_check_X(self, X, reset=False))
+        return model.predict_proba(_check_X(self, X, reset=False, min_rows=1))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -96,10 +96,18 @@ class BenchmarkResult:
         return results_frame(self.document)
 
     def wide(self) -> pd.DataFrame:
-        """Metrics as rows, embeddings as columns."""
-        frame = self.to_frame()
+        """Mean over seeds: metrics as rows, embeddings as columns."""
+        frame = self.summary_frame()
         return frame.pivot_table(index=["task", "metric", "params"], columns="embedding",
-                                 values="value", sort=False)
+                                 values="mean", sort=False)
+
+    def summary_frame(self) -> pd.DataFrame:
+        """One row per (embedding, task, metric, params): mean, std, values, normalized."""
+        return results_frame({"results": self.document["summary"]})
+
+    def aggregates_frame(self) -> pd.DataFrame:
+        """One row per embedding: avg_bio, scib_overall, mean_normalized."""
+        return pd.DataFrame(self.document["aggregates"]).set_index("embedding")
 
     def write_json(self, path: str | Path, *, overwrite: bool = False) -> Path:
         return write_json(self.document, path, overwrite=overwrite)

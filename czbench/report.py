@@ -1,0 +1,190 @@
+"""``czbench report``: compare results files side by side as tables and plots.
+
+Writes into an output folder: ``report.md`` and ``report.html`` (a table per task: mean ± sd over
+seeds and the control-normalised score, plus the aggregates), one bar chart per task
+(``<task>.png``, error bars = sd over seeds) and ``summary.png``, an scIB-style table of the bio,
+batch and aggregate scores. Control embeddings appear in the tables, not in the plots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from czbench.errors import InputError
+from czbench.results import read_json
+from czbench.summary import BATCH, BIO
+
+AGGREGATES = ("avg_bio", "scib_overall", "mean_normalized")
+
+
+def load_runs(paths: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(summary rows, aggregate rows) of several results files, with a ``label`` column naming
+    each embedding (prefixed by its file's stem where labels would collide)."""
+    if not paths:
+        raise InputError("results: give at least one results file")
+    documents = [(Path(p), read_json(p)) for p in paths]
+    for path, doc in documents:
+        if "summary" not in doc:
+            raise InputError(f"results: {path} has no summary (written by an older czbench); "
+                             f"re-run it")
+    # controls depend on the dataset only: show each dataset's controls once
+    seen_controls: set[tuple[str, str]] = set()
+    kept: list[tuple[Path, dict, list[str]]] = []
+    for path, doc in documents:
+        names = []
+        for entry in doc["aggregates"]:
+            key = (doc["dataset"]["name"], entry["embedding"])
+            if entry["embedding"].startswith("control:"):
+                if key in seen_controls:
+                    continue
+                seen_controls.add(key)
+            names.append(entry["embedding"])
+        kept.append((path, doc, names))
+    all_names = [n for _, _, names in kept for n in names]
+    clash = {n for n in all_names if all_names.count(n) > 1}
+    summaries, aggregates = [], []
+    for path, doc, names in kept:
+        for rows, out in ((doc["summary"], summaries), (doc["aggregates"], aggregates)):
+            frame = pd.DataFrame(rows)
+            frame = frame[frame["embedding"].isin(names)].copy()
+            frame["label"] = [f"{path.stem}:{e}" if e in clash else e
+                              for e in frame["embedding"]]
+            frame["control"] = frame["embedding"].str.startswith("control:")
+            frame["dataset"] = doc["dataset"]["name"]
+            out.append(frame)
+    summary = pd.concat(summaries, ignore_index=True)
+    summary["params"] = summary["params"].map(
+        lambda p: ", ".join(f"{k}={v}" for k, v in sorted(p.items())))
+    return summary, pd.concat(aggregates, ignore_index=True)
+
+
+def _cell(row: pd.Series) -> str:
+    text = f"{row['mean']:.4f}"
+    if pd.notna(row["std"]):
+        text += f" ± {row['std']:.4f}"
+    if pd.notna(row["normalized"]):
+        text += f" ({row['normalized']:.2f})"
+    return text
+
+
+def task_tables(summary: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per task: rows (metric, params), columns embedding labels, cells 'mean ± sd (norm)'."""
+    summary = summary.assign(cell=summary.apply(_cell, axis=1))
+    labels = list(dict.fromkeys(summary["label"]))
+    tables = {}
+    for task, rows in summary.groupby("task", sort=False):
+        table = rows.pivot_table(index=["metric", "params"], columns="label", values="cell",
+                                 aggfunc="first", sort=False)
+        tables[task] = table[[label for label in labels if label in table.columns]]
+    return tables
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A DataFrame as a GitHub Markdown table (index levels become the first columns)."""
+    flat = frame.reset_index()
+    header = [str(c) for c in flat.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in flat.itertuples(index=False):
+        lines.append("| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _bars(summary: pd.DataFrame, task: str, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    rows = summary[(summary["task"] == task) & ~summary["control"]]
+    rows = rows[(rows["params"] == "") | rows["params"].str.startswith("classifier=MEAN")]
+    metrics = list(dict.fromkeys(rows["metric"]))
+    labels = list(dict.fromkeys(rows["label"]))
+    width = 0.8 / max(1, len(labels))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(metrics) + 2), 4))
+    for i, label in enumerate(labels):
+        sub = rows[rows["label"] == label].set_index("metric").reindex(metrics)
+        ax.bar(np.arange(len(metrics)) + i * width, sub["mean"], width,
+               yerr=sub["std"].fillna(0.0), capsize=3, label=label)
+    ax.set_xticks(np.arange(len(metrics)) + width * (len(labels) - 1) / 2)
+    ax.set_xticklabels(metrics, rotation=15, ha="right", fontsize=8)
+    ax.set_ylabel("score (mean ± sd over seeds)")
+    ax.set_title(task)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _summary_figure(summary: pd.DataFrame, aggregates: pd.DataFrame, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    plain = summary[summary["params"] == ""]
+    columns = [(t, m) for t, m in (*BIO, *BATCH) if ((plain["task"] == t) &
+                                                     (plain["metric"] == m)).any()]
+    labels = list(dict.fromkeys(aggregates["label"]))
+    values = np.full((len(labels), len(columns) + len(AGGREGATES)), np.nan)
+    for i, label in enumerate(labels):
+        for j, (task, metric) in enumerate(columns):
+            hit = plain[(plain["label"] == label) & (plain["task"] == task) &
+                        (plain["metric"] == metric)]
+            if len(hit):
+                values[i, j] = hit["mean"].iloc[0]
+        agg = aggregates[aggregates["label"] == label].iloc[0]
+        for j, key in enumerate(AGGREGATES):
+            values[i, len(columns) + j] = np.nan if agg[key] is None else agg[key]
+    names = [m for _, m in columns] + ["AvgBIO", "scIB overall", "mean normalised"]
+    fig, ax = plt.subplots(figsize=(1.25 * len(names) + 2.5, 0.5 * len(labels) + 1.8))
+    ax.imshow(np.ma.masked_invalid(values), cmap="YlGnBu", vmin=0, vmax=1, aspect="auto")
+    for i in range(len(labels)):
+        for j in range(len(names)):
+            if np.isfinite(values[i, j]):
+                ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                        color="white" if values[i, j] > 0.6 else "black")
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(labels)))
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.axvline(len([c for c in columns if c in BIO]) - 0.5, color="white", lw=3)
+    ax.axvline(len(columns) - 0.5, color="white", lw=3)
+    ax.set_title("bio conservation | batch correction | aggregates", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_report(paths: Sequence[str | Path], output: str | Path, *,
+                 overwrite: bool = False) -> list[Path]:
+    """Write the report for ``paths`` into the folder ``output``; returns the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    output = Path(output)
+    summary, aggregates = load_runs(paths)
+    tables = task_tables(summary)
+    targets = [output / "report.md", output / "report.html", output / "summary.png",
+               *(output / f"{task}.png" for task in tables)]
+    existing = [t for t in targets if t.exists()]
+    if existing and not overwrite:
+        raise InputError(f"output: {existing[0]} already exists; pass --overwrite to replace "
+                         f"the report")
+    output.mkdir(parents=True, exist_ok=True)
+    agg_table = aggregates.set_index("label")[list(AGGREGATES)].astype(float).round(4)
+    sources = ", ".join(f"`{Path(p).name}`" for p in paths)
+    md = [f"# czbench report\n\nResults: {sources}. Cells: mean ± sd over seeds "
+          "(control-normalised score).\n"]
+    html = [f"<html><head><meta charset='utf-8'><title>czbench report</title></head><body>"
+            f"<h1>czbench report</h1><p>Results: {sources}</p><img src='summary.png'>"]
+    for task, table in tables.items():
+        md += [f"\n## {task}\n\n![{task}]({task}.png)\n\n", markdown_table(table), "\n"]
+        html += [f"<h2>{task}</h2><img src='{task}.png'>", table.to_html()]
+    md += ["\n## Aggregates\n\n![summary](summary.png)\n\n", markdown_table(agg_table), "\n"]
+    html += ["<h2>Aggregates</h2>", agg_table.to_html(), "</body></html>"]
+    targets[0].write_text("".join(md))
+    targets[1].write_text("".join(html))
+    _summary_figure(summary, aggregates, targets[2])
+    for task in tables:
+        _bars(summary, task, output / f"{task}.png")
+    return targets
