@@ -25,7 +25,7 @@ $(STAMP): $(PY) pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/czbench run --output results/pbmc_3chemistries_symphony.json --overwrite
+	$(VENV)/bin/czbench run --controls --output results/pbmc_3chemistries_symphony.json --overwrite
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -133,6 +133,22 @@ def _n_rows(X: Any) -> int:
     return int(X.shape[0])
 
 
+def _make_task(name: str, random_state: Any, options: dict[str, Any]) -> Task:
+    """The core task with these options; a bad option is reported under its parameter name."""
+    seed = _seed(random_state)
+    try:
+        return get_task(name, seed=seed, **options)
+    except (TypeError, ValueError) as err:
+        for key, value in options.items():  # find the culprit: tasks are cheap to build
+            try:
+                get_task(name, **{key: value})
+            except (TypeError, ValueError) as one:
+                if isinstance(one, InputError) and str(one).startswith(f"{key}:"):
+                    raise one from err
+                raise InputError(f"{key}: invalid value {value!r} ({_one_line(one)})") from err
+        raise InputError(f"{name} options: {_one_line(err)}") from err
+
+
 # -- unsupervised: the embedding X is what is scored ----------------------------------------------
 class _EmbeddingScoreBenchmark(BaseEstimator):
     """Shared code of the estimators that score the embedding ``X`` against labels ``y``.
@@ -147,8 +163,7 @@ class _EmbeddingScoreBenchmark(BaseEstimator):
 
     def _make_task(self) -> Task:
         options = self.get_params(deep=False)
-        seed = _seed(options.pop("random_state"))
-        return get_task(self._task_name, seed=seed, **options)
+        return _make_task(self._task_name, options.pop("random_state"), options)
 
     def _obs(self, n_rows: int, y: Any, batch: Any) -> pd.DataFrame:
         owner = type(self).__name__
@@ -298,6 +313,9 @@ class LabelPredictionBenchmark(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     def _primary_name(self) -> str:
+        if isinstance(self.classifiers, str):
+            raise InputError(f"classifiers: expected a tuple of names, got the string "
+                             f"{self.classifiers!r}; write ({self.classifiers!r},)")
         names = tuple(self.classifiers)
         if not names:
             raise InputError("classifiers: expected at least one of " + ", ".join(CLASSIFIERS))
@@ -317,10 +335,10 @@ class LabelPredictionBenchmark(ClassifierMixin, BaseEstimator):
         except ValueError as err:
             raise InputError(f"y: {_one_line(err)}") from err
         primary = self._primary_name()
-        seed = _seed(self.random_state)
-        task = get_task("label_prediction", seed=seed, n_folds=self.n_folds,
-                        min_class_size=self.min_class_size, classifiers=tuple(self.classifiers),
-                        n_jobs=self.n_jobs)
+        task = _make_task("label_prediction", self.random_state, {
+            "n_folds": self.n_folds, "min_class_size": self.min_class_size,
+            "classifiers": tuple(self.classifiers), "n_jobs": self.n_jobs})
+        seed = task.seed
         keep = np.flatnonzero(filter_small_classes(as_codes(y, name="y"), task.min_class_size))
         classes = np.unique(y[keep])
         if len(classes) < 2:

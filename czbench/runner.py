@@ -158,7 +158,7 @@ def benchmark(dataset: str | Path | ad.AnnData, embeddings: Sequence[Any] | None
     for task in instances:
         task.check_inputs(adata.obs, adata.n_obs)
     specs = list(embeddings) if embeddings is not None else default_embeddings(adata)
-    if not specs:
+    if not specs and not controls:
         raise InputError("embedding: no embedding to benchmark")
     fixed = [resolve_embedding(s, adata, seed=seeds[0]) for s in specs if not _is_baseline(s)]
     baseline_specs = [s for s in specs if _is_baseline(s)]
