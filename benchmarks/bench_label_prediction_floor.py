@@ -12,10 +12,10 @@ import argparse
 import time
 
 import numpy as np
+from bench_tasks import mixture
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
-from bench_tasks import mixture
 from czbench.tasks.label_prediction import CLASSIFIERS, make_classifier
 
 

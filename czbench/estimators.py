@@ -109,7 +109,8 @@ def _check_labels(values: Any, n_rows: int, field: str, owner: str) -> np.ndarra
         # (n, 1) column vectors are accepted with scikit-learn's DataConversionWarning
         arr = column_or_1d(values, warn=field == "y")
     except ValueError as err:
-        raise InputError(f"{field}: {_one_line(err)}") from err
+        message = _one_line(err).replace("y should", f"{field} should", 1)
+        raise InputError(f"{field}: {message}") from err
     if arr.shape[0] != n_rows:
         raise InputError(f"{field}: has {arr.shape[0]} entries but X has {n_rows} rows")
     missing = int(pd.isna(arr).sum())
