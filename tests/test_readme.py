@@ -31,12 +31,21 @@ def test_lightning_example_runs(tmp_path, monkeypatch, capsys):
     assert len(written) == 4 and written[-1].startswith("validate-")
 
 
+def test_sklearn_example_runs(capsys):
+    namespace: dict = {}
+    exec(compile(_python_blocks()[2], "README.md", "exec"), namespace)
+    assert namespace["search"].best_params_["pca__n_components"] in (5, 10, 20, 40)
+    assert namespace["search"].best_score_ > 0.3
+    assert "pca__n_components" in capsys.readouterr().out
+
+
 def test_cli_quick_start_uses_real_subcommands_and_flags():
     from czbench.cli import build_parser
 
-    block = re.findall(r"```bash\n(.*?)```", README.read_text(), re.S)[1].replace("\\\n", " ")
+    blocks = re.findall(r"```bash\n(.*?)```", README.read_text(), re.S)[1:]
+    lines = "\n".join(blocks).replace("\\\n", " ").splitlines()
     parser = build_parser()
-    for line in block.splitlines():
+    for line in lines:
         line = line.strip()
         if line.startswith("czbench "):
             parser.parse_args(line.split()[1:])  # exits on an unknown flag
