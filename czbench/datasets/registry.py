@@ -134,3 +134,49 @@ register(DatasetInfo(
     counts_layer="",
     tasks=("clustering", "embedding", "label_prediction"),
 ))
+
+register(DatasetInfo(
+    name="bmdc_lps_timecourse_shalek_pseudotimede",
+    description="390 mouse bone-marrow dendritic cells 1, 2, 4 and 6 hours after LPS "
+                "(time course; slingshot pseudotime in obs); read counts of 4,016 genes",
+    file="bmdc_lps_timecourse_shalek_pseudotimede.h5ad",
+    sha256="d9878ca0e9e80d88d6cf175d13b1db57e8d811fd6756865c8a40613421f0de2c",
+    n_cells=390, n_genes=4016,
+    columns={"time": "time_hours"},
+    licence="MIT",
+    source="GitHub SONGDONGYUAN1994/PseudotimeDE data/LPS_sce.rda, commit 3fc3f68b (GEO GSE48968)",
+    citation="Shalek AK et al. (2014) Nature; Song D, Li JJ (2021) Genome Biol (PseudotimeDE)",
+    tasks=("sequential_organization",),
+))
+
+register(DatasetInfo(
+    name="pancreas_baron_human_mouse",
+    description="4,028 pancreas cells, human (4 donors) and mouse (2), 1:1 orthologs (5,994 "
+                "genes), 15 shared Cell Ontology cell types; inDrop UMI counts",
+    file="pancreas_baron_human_mouse.h5ad",
+    sha256="cbf159d53c8da741a139fe16557ceee8284b37efda2752956a645ce5480e79da",
+    n_cells=4028, n_genes=5994,
+    columns={"cell_type": "cell_type", "species": "species", "batch": "donor"},
+    licence="MIT",
+    source="PyPI wheel came==0.1.13, came/sample_data.zip (GEO GSE84133)",
+    citation="Baron M et al. (2016) Cell Syst; Liu X et al. (2023) Nat Comput Sci (CAME)",
+    tasks=("cross_species_integration", "cross_species_label_prediction", "clustering",
+           "embedding", "label_prediction", "batch_integration"),
+))
+
+register(DatasetInfo(
+    name="thp1_crispr_papalexi_lowmoi_sceptre",
+    description="20,729 THP-1 cells with CRISPR knockouts of 25 genes plus non-targeting "
+                "controls (ECCITE-seq, low MOI); UMI counts of 299 genes; 'ambiguous' cells "
+                "have no confident guide",
+    file="thp1_crispr_papalexi_lowmoi_sceptre.h5ad",
+    sha256="186425a3d14a5ab667cb851357bcbb07a5d14e9ad84a7ec1c57a7a8083afa3b7",
+    n_cells=20729, n_genes=299,
+    columns={"condition": "perturbation", "batch": "bio_rep"},
+    licence="GPL-3.0 (data file only; from the sceptre R package)",
+    source="GitHub Katsevich-Lab/sceptre data/lowmoi_example_data.rda, commit 823bcdae "
+           "(GEO GSE153056)",
+    citation="Papalexi E et al. (2021) Nat Genet; Barry T et al. (2024) Genome Biol (sceptre)",
+    tasks=("perturbation_expression_prediction",),
+    extra={"control": "non-targeting", "exclude_conditions": ("ambiguous",)},
+))

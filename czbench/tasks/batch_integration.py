@@ -10,8 +10,10 @@ from czbench.metrics.entropy import ENTROPY_K, entropy_per_cell
 from czbench.metrics.silhouette import batch_silhouette
 from czbench.neighbors import KNNGraph
 from czbench.tasks.base import DEFAULT_SEED, MetricResult, MetricSpec, Task
+from czbench.tasks.registry import register_task
 
 
+@register_task
 class BatchIntegrationTask(Task):
     """``entropy_per_cell`` (batch entropy in each cell's 200-NN, self included, / log #batches)
     and ``batch_silhouette`` (per cell type, mean 1 - |silhouette by batch|; mean over types)."""

@@ -11,11 +11,13 @@ from czbench.graph import fuzzy_connectivities, leiden
 from czbench.metrics.clustering_agreement import adjusted_rand_index, normalized_mutual_info
 from czbench.neighbors import KNNGraph, refine_distances
 from czbench.tasks.base import DEFAULT_SEED, MetricResult, MetricSpec, Task
+from czbench.tasks.registry import register_task
 
 #: the scIB-style sweep: 10 resolutions from 0.2 to 2.0
 SWEEP_RESOLUTIONS = tuple(round(0.2 * i, 1) for i in range(1, 11))
 
 
+@register_task
 class ClusteringTask(Task):
     """kNN graph (15 neighbours, UMAP fuzzy connectivities) -> igraph Leiden (modularity,
     resolution 1.0, 2 iterations, seeded) -> ARI and NMI against ``label_key``.

@@ -9,8 +9,10 @@ import pandas as pd
 from czbench.metrics.silhouette import silhouette_score
 from czbench.neighbors import KNNGraph
 from czbench.tasks.base import MetricResult, MetricSpec, Task
+from czbench.tasks.registry import register_task
 
 
+@register_task
 class EmbeddingTask(Task):
     """``silhouette_score``: exact Euclidean silhouette with groups = ``label_key``, rescaled
     to [0, 1] as (asw + 1) / 2."""

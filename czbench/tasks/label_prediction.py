@@ -21,6 +21,7 @@ from czbench._arrays import as_codes
 from czbench.errors import InputError
 from czbench.neighbors import KNNGraph
 from czbench.tasks.base import DEFAULT_SEED, MetricResult, MetricSpec, Task
+from czbench.tasks.registry import register_task
 
 CLASSIFIERS = ("lr", "knn", "rf")
 SCORES = ("accuracy", "f1", "precision", "recall", "auroc")
@@ -65,6 +66,7 @@ def fold_scores(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray,
     }
 
 
+@register_task
 class LabelPredictionTask(Task):
     """Stratified k-fold (5, shuffled, seeded) cross-validation of ``lr``, ``knn`` and ``rf``
     classifiers predicting ``label_key``; classes under ``min_class_size`` cells are dropped.
