@@ -18,6 +18,9 @@ from czbench.tasks.clustering import ClusteringTask  # noqa: E402  isort: skip
 from czbench.tasks.embedding import EmbeddingTask  # noqa: E402  isort: skip
 from czbench.tasks.label_prediction import LabelPredictionTask  # noqa: E402  isort: skip
 from czbench.tasks.batch_integration import BatchIntegrationTask  # noqa: E402  isort: skip
+import czbench.tasks.sequential_organization  # noqa: E402, F401  isort: skip
+import czbench.tasks.cross_species  # noqa: E402, F401  isort: skip
+import czbench.tasks.perturbation  # noqa: E402, F401  isort: skip
 
 __all__ = [
     "DEFAULT_SEED", "MetricResult", "MetricSpec", "Task", "BatchIntegrationTask",

@@ -73,6 +73,10 @@ class Task(ABC):
         """Neighbours this task needs from the shared kNN graph (0: none)."""
         return 0
 
+    def prepare(self, adata: Any) -> None:
+        """Hook called by the runner with the dataset (AnnData) before ``run``; tasks that need
+        more than obs columns (e.g. expression for a ground truth) override it."""
+
     def options(self) -> dict[str, Any]:
         """The task's settings, as recorded in results files."""
         return {key: value for key, value in vars(self).items() if not key.startswith("_")}
