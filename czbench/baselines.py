@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import anndata as ad
@@ -17,7 +18,19 @@ import scanpy as sc
 
 from czbench.errors import InputError
 
-BASELINES = ("pca", "raw")
+BaselineFn = Callable[[ad.AnnData, int], Any]
+_BASELINES: dict[str, BaselineFn] = {}
+
+
+def register_baseline(name: str, fn: BaselineFn) -> BaselineFn:
+    """Make ``baseline:<name>`` available: ``fn(adata, seed) -> matrix`` (tasks that bring
+    their own baselines, e.g. cross-species or perturbation, register them here)."""
+    _BASELINES[name] = fn
+    return fn
+
+
+def list_baselines() -> list[str]:
+    return list(_BASELINES)
 
 
 def counts_matrix(adata: ad.AnnData) -> Any:
@@ -58,10 +71,14 @@ def raw_baseline(adata: ad.AnnData) -> Any:
 
 
 def baseline(name: str, adata: ad.AnnData, *, seed: int = 42) -> Any:
-    """Compute the baseline ``name`` ('pca' or 'raw') for ``adata``."""
-    if name == "pca":
-        return pca_baseline(adata, seed=seed)
-    if name == "raw":
-        return raw_baseline(adata)
-    raise InputError(f"embedding: unknown baseline '{name}'; expected one of "
-                     f"{', '.join(BASELINES)}")
+    """Compute the registered baseline ``name`` (``pca``, ``raw``, ...) for ``adata``."""
+    import czbench.tasks  # noqa: F401  (task modules register their baselines)
+
+    if name not in _BASELINES:
+        raise InputError(f"embedding: unknown baseline '{name}'; expected one of "
+                         f"{', '.join(_BASELINES)}")
+    return _BASELINES[name](adata, seed)
+
+
+register_baseline("pca", lambda adata, seed: pca_baseline(adata, seed=seed))
+register_baseline("raw", lambda adata, seed: raw_baseline(adata))

@@ -157,6 +157,7 @@ def benchmark(dataset: str | Path | ad.AnnData, embeddings: Sequence[Any] | None
     instances = tasks_for(seeds[0])
     for task in instances:
         task.check_inputs(adata.obs, adata.n_obs)
+        task.prepare(adata)
     specs = list(embeddings) if embeddings is not None else default_embeddings(adata)
     if not specs and not controls:
         raise InputError("embedding: no embedding to benchmark")
@@ -174,6 +175,8 @@ def benchmark(dataset: str | Path | ad.AnnData, embeddings: Sequence[Any] | None
     done = 0
     for run_seed in seeds:
         instances = tasks_for(run_seed)
+        for task in instances:
+            task.prepare(adata)
         resolved = fixed + [resolve_embedding(s, adata, seed=run_seed) for s in baseline_specs]
         if controls:
             resolved += list(control_embeddings(adata, seed=run_seed).items())

@@ -96,6 +96,13 @@ class BenchmarkCallback(L.Callback):
             return True
         return (trainer.current_epoch + 1) % self.every_n_epochs == 0
 
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        """Hand the dataset to tasks that need more than obs columns (``Task.prepare``)."""
+        adata = getattr(getattr(trainer, "datamodule", None), "adata", None)
+        if adata is not None:
+            for task in self.tasks:
+                task.prepare(adata)
+
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._train_epoch_start = time.perf_counter()
 

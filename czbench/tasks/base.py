@@ -73,7 +73,7 @@ class Task(ABC):
         """Neighbours this task needs from the shared kNN graph (0: none)."""
         return 0
 
-    def prepare(self, adata: Any) -> None:
+    def prepare(self, adata: Any) -> None:  # noqa: B027 - an optional hook
         """Hook called by the runner with the dataset (AnnData) before ``run``; tasks that need
         more than obs columns (e.g. expression for a ground truth) override it."""
 
