@@ -149,10 +149,13 @@ def benchmark(dataset: str | Path | ad.AnnData, embeddings: Sequence[Any] | None
         raise InputError(f"seeds: expected distinct integers, got {seeds}")
     adata = prepare_dataset(dataset, label_key, batch_key)
     columns = list(adata.obs.columns)
+    name = adata.uns.get("czbench", {}).get("name")
+    defaults = get_info(name).tasks if name in list_datasets() and get_info(name).tasks \
+        else CORE_TASKS
 
     def tasks_for(run_seed: int) -> list[Task]:
         return make_tasks(tasks, seed=run_seed, task_options=task_options,
-                          available_columns=columns)
+                          available_columns=columns, defaults=defaults)
 
     instances = tasks_for(seeds[0])
     for task in instances:

@@ -26,15 +26,17 @@ CORE_TASKS = ("clustering", "embedding", "label_prediction", "batch_integration"
 
 def make_tasks(tasks: Sequence[str | Task] | None, *, seed: int = DEFAULT_SEED,
                task_options: dict[str, dict[str, Any]] | None = None,
-               available_columns: Sequence[str] | None = None) -> list[Task]:
-    """Task instances for ``tasks`` (names or instances). ``None`` means the core tasks whose obs
-    columns are all in ``available_columns``."""
+               available_columns: Sequence[str] | None = None,
+               defaults: Sequence[str] = CORE_TASKS) -> list[Task]:
+    """Task instances for ``tasks`` (names or instances). ``None`` means the ``defaults`` (the
+    core tasks, or a dataset's registered tasks) whose obs columns are all in
+    ``available_columns``."""
     task_options = task_options or {}
     unknown = set(task_options) - set(list_tasks())
     if unknown:
         raise InputError(f"task options: unknown task(s) {', '.join(sorted(unknown))}")
     if tasks is None:
-        candidates = [get_task(n, seed=seed, **task_options.get(n, {})) for n in CORE_TASKS]
+        candidates = [get_task(n, seed=seed, **task_options.get(n, {})) for n in defaults]
         columns = set(available_columns or ())
         instances = [t for t in candidates if set(t.required_columns) <= columns]
     else:

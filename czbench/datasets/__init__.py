@@ -47,11 +47,13 @@ def _read_h5ad(path: Path, backed: bool = False) -> ad.AnnData:
                          f"({type(err).__name__})") from err
 
 
-def standardize_obs(adata: ad.AnnData, mapping: dict[str, str]) -> dict[str, str]:
+def standardize_obs(adata: ad.AnnData, mapping: dict[str, str],
+                    quiet: frozenset[str] = frozenset()) -> dict[str, str]:
     """Copy source obs columns to the standard names in ``mapping`` ({standard: source}).
 
     A different column already named like a standard one is kept as ``<name>_original`` (with a
-    warning), never overwritten silently. Returns the mapping applied.
+    warning, except for the standard columns in ``quiet``, whose mapping a dataset's registry
+    entry documents), never overwritten silently. Returns the mapping applied.
     """
     applied = {}
     for standard, source in mapping.items():
@@ -71,8 +73,9 @@ def standardize_obs(adata: ad.AnnData, mapping: dict[str, str]) -> dict[str, str
         if source != standard:
             if standard in adata.obs.columns:
                 kept = f"{standard}_original"
-                warnings.warn(f"obs column '{standard}' is replaced by '{source}' "
-                              f"({key}); the old one is kept as '{kept}'", stacklevel=3)
+                if standard not in quiet:
+                    warnings.warn(f"obs column '{standard}' is replaced by '{source}' "
+                                  f"({key}); the old one is kept as '{kept}'", stacklevel=3)
                 adata.obs[kept] = adata.obs[standard]
             adata.obs[standard] = column.copy()
         applied[standard] = source
@@ -104,7 +107,9 @@ def load(name_or_path: str | Path, *, label_key: str | None = None,
                 warnings.warn(message + " (file provided by another package)", stacklevel=2)
             else:
                 raise InputError(message)
-        mapping = {**info.columns, **{k: v for k, v in overrides.items() if v is not None}}
+        user = {k: v for k, v in overrides.items() if v is not None}
+        mapping = {**info.columns, **user}
+        quiet = frozenset(k for k in info.columns if k not in user)
         source = {"name": name, "path": str(path), "sha256": digest, "registered": True}
     else:
         path = Path(name).expanduser()
@@ -114,13 +119,14 @@ def load(name_or_path: str | Path, *, label_key: str | None = None,
         adata = _read_h5ad(path, backed)
         digest = sha256_file(str(path))
         mapping = {k: v for k, v in overrides.items() if v is not None}
+        quiet = frozenset()
         if "cell_type" not in mapping and "cell_type" in adata.obs.columns:
             mapping["cell_type"] = "cell_type"
         if "batch" not in mapping and "batch" in adata.obs.columns:
             mapping["batch"] = "batch"
         source = {"name": path.stem, "path": str(path.resolve()), "sha256": digest,
                   "registered": False}
-    applied = standardize_obs(adata, mapping)
+    applied = standardize_obs(adata, mapping, quiet)
     adata.uns["czbench"] = {**source, "columns": applied}
     return adata
 
