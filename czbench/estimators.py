@@ -375,3 +375,18 @@ class LabelPredictionBenchmark(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+
+# estimators of the later tasks live beside their helpers; re-exported here (bottom of the
+# module: they subclass the helpers above)
+from czbench._estimators_cross_species import (  # noqa: E402
+    CrossSpeciesIntegrationBenchmark,
+    CrossSpeciesLabelPredictionBenchmark,
+)
+from czbench._estimators_sequential import SequentialOrganizationBenchmark  # noqa: E402
+
+__all__ += [
+    "CrossSpeciesIntegrationBenchmark",
+    "CrossSpeciesLabelPredictionBenchmark",
+    "SequentialOrganizationBenchmark",
+]

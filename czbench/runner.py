@@ -24,6 +24,7 @@ from czbench.results import results_frame, write_json
 from czbench.scoring import (
     CORE_TASKS,
     add_embedding,
+    jsonable,
     make_tasks,
     new_document,
     role_of,
@@ -65,16 +66,19 @@ def resolve_embedding(spec: Any, adata: ad.AnnData, *, seed: int = DEFAULT_SEED
         values, source = baseline(str(spec)[9:], adata, seed=seed), str(spec)
     else:
         path = Path(spec)
-        if path.suffix != ".npy":
-            raise InputError(f"embedding: '{spec}' is not obsm:KEY, baseline:pca|raw or a .npy "
-                             f"file")
+        if path.suffix not in (".npy", ".h5ad"):
+            raise InputError(f"embedding: '{spec}' is not obsm:KEY, baseline:NAME, a .npy file "
+                             f"or an .h5ad file of predictions")
         if not path.exists():
             raise InputError(f"embedding: file not found: {path}")
         try:
-            values = np.load(path, allow_pickle=False)
-        except ValueError as err:
-            raise InputError(f"embedding: {path} is not a readable .npy array") from err
+            values = np.load(path, allow_pickle=False) if path.suffix == ".npy" \
+                else ad.read_h5ad(path)
+        except (ValueError, OSError) as err:
+            raise InputError(f"embedding: {path} is not a readable {path.suffix} file") from err
         source = str(path)
+    if isinstance(values, ad.AnnData | pd.DataFrame):
+        return source, values  # aligned to the dataset by cell and gene names by the task
     if getattr(values, "ndim", 0) != 2:
         raise InputError(f"embedding: {source} must be 2-D (cells x dims), got shape "
                          f"{getattr(values, 'shape', None)}")
@@ -194,6 +198,11 @@ def benchmark(dataset: str | Path | ad.AnnData, embeddings: Sequence[Any] | None
             add_embedding(document, source, values, results, timings, seed=run_seed,
                           role=role_of(source))
             all_results += results
+        for task in instances:  # what tasks resolved from the data (e.g. skipped conditions)
+            resolved = getattr(task, "resolved_", None)
+            if resolved is not None:
+                document["tasks"][task.name].setdefault("resolved", {})[str(run_seed)] = \
+                    jsonable(resolved)
     summarize(document)
     return BenchmarkResult(document, all_results)
 

@@ -93,9 +93,12 @@ def add_embedding(document: dict[str, Any], source: str, values: Any,
                   role: str = "model") -> None:
     """Append one scored embedding (its entry and its result rows) to ``document``.
     ``role`` is ``model``, ``baseline`` or ``control``."""
+    matrix = getattr(values, "X", None)  # AnnData predictions: hash their matrix
+    if matrix is None:
+        matrix = values.to_numpy() if isinstance(values, pd.DataFrame) else values
     document["embeddings"].append({"source": source, "role": role, "seed": int(seed),
                                    "shape": [int(v) for v in values.shape],
-                                   "sha256": sha256_array(values), "timings_s": timings})
+                                   "sha256": sha256_array(matrix), "timings_s": timings})
     document["results"] += [{"embedding": source, "seed": int(seed), **r.to_dict()}
                             for r in results]
 
@@ -116,4 +119,6 @@ def jsonable(value: Any) -> Any:
         return [jsonable(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
     return value

@@ -115,7 +115,8 @@ class AnnDataModule(L.LightningDataModule):
         label_key, batch_key, species_key, time_key, condition_key: source obs columns for the
             standard columns (as in :func:`czbench.datasets.load`).
         obs_keys: standard columns to put in each batch as integer codes (default: the ones the
-            data has among ``cell_type``, ``batch``, ``species``, ``condition``).
+            data has among ``cell_type``, ``batch``, ``species``, ``time``, ``condition``;
+            times travel as codes of their distinct values and are decoded back by the callback).
         normalize: ``normalize_total`` (to the median cell total of the whole data) + ``log1p``
             per batch, as many models expect raw counts to be prepared.
         genes: gene names in the order the model expects; genes the data lacks are zero
@@ -158,7 +159,7 @@ class AnnDataModule(L.LightningDataModule):
         self.loader_kwargs = {"batch_size": batch_size, "num_workers": num_workers,
                               "pin_memory": pin_memory, **loader_kwargs}
         obs = self.adata.obs
-        default = [c for c in STANDARD_COLUMNS if c in obs and c != "time"]
+        default = [c for c in STANDARD_COLUMNS if c in obs]
         self.obs_keys = list(obs_keys) if obs_keys is not None else default
         for key in self.obs_keys:
             if key not in obs:
