@@ -377,16 +377,19 @@ class LabelPredictionBenchmark(ClassifierMixin, BaseEstimator):
         return tags
 
 
-# estimators of the later tasks live beside their helpers; re-exported here (bottom of the
-# module: they subclass the helpers above)
-from czbench._estimators_cross_species import (  # noqa: E402
-    CrossSpeciesIntegrationBenchmark,
-    CrossSpeciesLabelPredictionBenchmark,
-)
-from czbench._estimators_sequential import SequentialOrganizationBenchmark  # noqa: E402
+# estimators of the later tasks live beside their helpers (they subclass the ones above) and
+# are re-exported here lazily, which keeps either module importable first
+_LATER = {
+    "CrossSpeciesIntegrationBenchmark": "czbench._estimators_cross_species",
+    "CrossSpeciesLabelPredictionBenchmark": "czbench._estimators_cross_species",
+    "SequentialOrganizationBenchmark": "czbench._estimators_sequential",
+}
+__all__ += list(_LATER)
 
-__all__ += [
-    "CrossSpeciesIntegrationBenchmark",
-    "CrossSpeciesLabelPredictionBenchmark",
-    "SequentialOrganizationBenchmark",
-]
+
+def __getattr__(name: str) -> Any:
+    if name in _LATER:
+        import importlib
+
+        return getattr(importlib.import_module(_LATER[name]), name)
+    raise AttributeError(f"module 'czbench.estimators' has no attribute {name!r}")

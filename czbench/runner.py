@@ -154,8 +154,9 @@ def benchmark(dataset: str | Path | ad.AnnData, embeddings: Sequence[Any] | None
     adata = prepare_dataset(dataset, label_key, batch_key)
     columns = list(adata.obs.columns)
     name = adata.uns.get("czbench", {}).get("name")
-    defaults = get_info(name).tasks if name in list_datasets() and get_info(name).tasks \
-        else CORE_TASKS
+    # the core tasks plus those the dataset is registered for, where its columns allow them
+    extra = get_info(name).tasks if name in list_datasets() else ()
+    defaults = tuple(dict.fromkeys((*CORE_TASKS, *extra)))
 
     def tasks_for(run_seed: int) -> list[Task]:
         return make_tasks(tasks, seed=run_seed, task_options=task_options,
