@@ -383,6 +383,7 @@ _LATER = {
     "CrossSpeciesIntegrationBenchmark": "czbench._estimators_cross_species",
     "CrossSpeciesLabelPredictionBenchmark": "czbench._estimators_cross_species",
     "SequentialOrganizationBenchmark": "czbench._estimators_sequential",
+    "PerturbationExpressionPredictionBenchmark": "czbench._estimators_perturbation",
 }
 __all__ += list(_LATER)
 

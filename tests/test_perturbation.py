@@ -265,3 +265,67 @@ def test_real_dataset_baseline_order(real):
         assert len(results) == len(task.evaluated_) + 2
         means[name] = results[-2].value
     assert means["observed"] > means["mean_effect"] >= means["no_change"]
+
+
+# -- the estimator and the callback: same numbers as the task ----------------------------------
+def _observed_truth_setup():
+    import czbench.datasets as ds
+
+    adata = ds.load("thp1_crispr_papalexi_lowmoi_sceptre")
+    return adata
+
+
+def test_estimator_fit_learns_truth_and_score_matches_the_task():
+    from sklearn.base import clone
+
+    from czbench.estimators import PerturbationExpressionPredictionBenchmark
+
+    adata = _observed_truth_setup()
+    keep = ~adata.obs["condition"].isin(["ambiguous"]).to_numpy()
+    counts, labels = adata.X[keep], adata.obs["condition"].to_numpy()[keep]
+    est = PerturbationExpressionPredictionBenchmark(control="non-targeting", random_state=0)
+    assert est.fit(counts, labels) is est
+    assert est.evaluated_ and all(c != "non-targeting" for c in est.evaluated_)
+    observed = normalize_counts(counts)
+    sub = adata[keep].copy()
+    task = get_task(NAME, seed=0)
+    task.prepare(sub)
+    expected = {r.metric: r.value for r in task.run(normalize_counts(sub.X)) if not r.params}
+    assert est.score(observed) == pytest.approx(expected["mean_spearman_correlation"], abs=1e-12)
+    no_change = np.tile(np.asarray(observed[labels == "non-targeting"].mean(axis=0)),
+                        (observed.shape[0], 1))
+    assert est.score(no_change) == 0.0
+    assert clone(est).get_params() == est.get_params()
+    with pytest.raises(InputError, match="same cells"):
+        est.score(observed[:10])
+    with pytest.raises(InputError, match="control"):
+        PerturbationExpressionPredictionBenchmark().fit(counts, labels)
+
+
+def test_callback_scores_predictions_of_every_cell():
+    import lightning as L
+    import torch
+
+    from czbench.callbacks import BenchmarkCallback
+    from czbench.datamodules import AnnDataModule
+
+    class Identity(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+        def validation_step(self, batch, batch_idx):
+            return None
+
+    dm = AnnDataModule("thp1_crispr_papalexi_lowmoi_sceptre", split_fractions=(0.0, 1.0, 0.0),
+                       batch_size=4096)
+    callback = BenchmarkCallback([NAME], embedding_fn=lambda m, b: b["x"], seed=0)
+    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False,
+                        callbacks=[callback])
+    trainer.validate(Identity(), datamodule=dm, verbose=False)
+    got = {callback.log_name(r): r.value for r in callback.results_}
+    task = get_task(NAME, seed=0)
+    task.prepare(dm.adata)
+    for r in task.run(dm.adata.X.astype(np.float32)):
+        assert got[callback.log_name(r)] == pytest.approx(r.value, abs=1e-9)

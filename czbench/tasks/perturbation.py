@@ -400,7 +400,8 @@ class PerturbationExpressionPredictionTask(Task):
                                  f"{expected} (cells x genes, dataset order), got "
                                  f"{tuple(matrix.shape)}; pass an AnnData or DataFrame with "
                                  f"cell and gene names otherwise")
-            if obs is not None and not pd.Index(obs.index.astype(str)).equals(self._obs_names):
+            named = obs is not None and not isinstance(obs.index, pd.RangeIndex)
+            if named and not pd.Index(obs.index.astype(str)).equals(self._obs_names):
                 raise InputError("obs: its cells differ from those of the dataset given to "
                                  "prepare")
             cells, genes = self._obs_names, self._var_names
