@@ -125,3 +125,21 @@ def test_cli_list(what, capsys):
     expected = {"datasets": "pbmc_3chemistries_symphony", "tasks": "batch_integration",
                 "metrics": "mean_fold_auroc"}[what]
     assert expected in out
+
+
+def test_cli_runs_the_later_tasks_with_their_baselines(tmp_path):
+    out = tmp_path / "xs.json"
+    assert main(["run", "--dataset", "pancreas_baron_human_mouse", "--embedding",
+                 "baseline:ortholog_pca", "--task", "cross_species_integration",
+                 "--output", str(out), "--quiet"]) == 0
+    rows = json.loads(out.read_text())["results"]
+    assert {r["metric"] for r in rows} == {"entropy_per_cell", "batch_silhouette"}
+    out = tmp_path / "pt.json"
+    assert main(["run", "--dataset", "thp1_crispr_papalexi_lowmoi_sceptre", "--embedding",
+                 "baseline:observed,baseline:no_change", "--output", str(out), "--quiet"]) == 0
+    doc = json.loads(out.read_text())
+    mean = {r["embedding"]: r["value"] for r in doc["results"]
+            if r["metric"] == "mean_spearman_correlation"}
+    assert mean["baseline:observed"] > mean["baseline:no_change"]
+    resolved = doc["tasks"]["perturbation_expression_prediction"]["resolved"]["42"]
+    assert resolved["control"] == "non-targeting" and resolved["skipped"]
