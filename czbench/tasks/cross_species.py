@@ -36,6 +36,7 @@ from czbench.tasks.base import DEFAULT_SEED, MetricResult, MetricSpec, Task
 from czbench.tasks.label_prediction import (
     CLASSIFIERS,
     SCORES,
+    ClassifierOptions,
     fold_scores,
     make_classifier,
 )
@@ -206,7 +207,7 @@ def _full_proba(fitted: Any, x: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 @register_task
-class CrossSpeciesLabelPredictionTask(Task):
+class CrossSpeciesLabelPredictionTask(ClassifierOptions, Task):
     """Cell-type prediction within and across species with the ``lr``, ``knn`` and ``rf``
     classifiers of task ``label_prediction``.
 
@@ -255,21 +256,7 @@ class CrossSpeciesLabelPredictionTask(Task):
         if self.n_folds < 2:
             raise InputError(f"n_folds: expected at least 2, got {n_folds}")
         self.min_class_size = int(min_class_size)
-        if isinstance(classifiers, str):
-            raise InputError(f"classifiers: expected a tuple of names, got the string "
-                             f"{classifiers!r}")
-        self.classifiers = tuple(classifiers)
-        if not self.classifiers:
-            raise InputError("classifiers: expected at least one of " + ", ".join(CLASSIFIERS))
-        for name in self.classifiers:
-            make_classifier(name, self.seed)  # validates the name
-        self.n_jobs = n_jobs
-
-    def options(self) -> dict[str, Any]:
-        opts = super().options()
-        opts.pop("n_jobs")  # does not change results
-        opts["classifiers"] = list(self.classifiers)
-        return opts
+        self._set_classifiers(classifiers, n_jobs)
 
     @property
     def required_columns(self) -> list[str]:

@@ -42,6 +42,30 @@ def make_classifier(name: str, seed: int, n_jobs: int | None = None) -> Classifi
                      f"{', '.join(CLASSIFIERS)}")
 
 
+class ClassifierOptions:
+    """Mixin of the tasks that train the reference classifiers: validates ``classifiers`` and
+    keeps ``n_jobs`` (which never changes results) out of the recorded options."""
+
+    seed: int
+
+    def _set_classifiers(self, classifiers: Any, n_jobs: int | None) -> None:
+        if isinstance(classifiers, str):
+            raise InputError(f"classifiers: expected a tuple of names, got the string "
+                             f"{classifiers!r}")
+        self.classifiers = tuple(classifiers)
+        if not self.classifiers:
+            raise InputError("classifiers: expected at least one of " + ", ".join(CLASSIFIERS))
+        for name in self.classifiers:
+            make_classifier(name, self.seed)  # validates the name
+        self.n_jobs = n_jobs
+
+    def options(self) -> dict[str, Any]:
+        opts = super().options()  # type: ignore[misc]
+        opts.pop("n_jobs")  # does not change results
+        opts["classifiers"] = list(self.classifiers)
+        return opts
+
+
 def filter_small_classes(codes: np.ndarray, min_class_size: int) -> np.ndarray:
     """Boolean mask of cells whose class has at least ``min_class_size`` cells."""
     counts = np.bincount(codes)
@@ -67,7 +91,7 @@ def fold_scores(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray,
 
 
 @register_task
-class LabelPredictionTask(Task):
+class LabelPredictionTask(ClassifierOptions, Task):
     """Stratified k-fold (5, shuffled, seeded) cross-validation of ``lr``, ``knn`` and ``rf``
     classifiers predicting ``label_key``; classes under ``min_class_size`` cells are dropped.
 
@@ -88,16 +112,7 @@ class LabelPredictionTask(Task):
         super().__init__(seed=seed, label_key=label_key)
         self.n_folds = int(n_folds)
         self.min_class_size = int(min_class_size)
-        self.classifiers = tuple(classifiers)
-        for name in self.classifiers:
-            make_classifier(name, self.seed)  # validates the name
-        self.n_jobs = n_jobs
-
-    def options(self) -> dict[str, Any]:
-        opts = super().options()
-        opts.pop("n_jobs")  # does not change results
-        opts["classifiers"] = list(self.classifiers)
-        return opts
+        self._set_classifiers(classifiers, n_jobs)
 
     def fold_table(self, embedding: Any, labels: Any) -> pd.DataFrame:
         """One row per (classifier, fold) with the five scores."""
