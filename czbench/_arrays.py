@@ -47,6 +47,16 @@ def as_torch_2d(x: Any, name: str = "embedding", device: str | torch.device | No
     return torch.from_numpy(as_numpy_2d(x, name, dtype=np_dtype)).to(device=device or "cpu")
 
 
+def resolve_device(x: Any, device: str | torch.device | None = None) -> torch.device:
+    """Where torch metric code runs: ``device`` if given, else the tensor's own device, else
+    CUDA when available, else CPU."""
+    if device is not None:
+        return torch.device(device)
+    if isinstance(x, torch.Tensor):
+        return x.device
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def as_codes(labels: Any, n: int | None = None, name: str = "labels") -> np.ndarray:
     """Integer codes 0..k-1 for a label vector (any hashable values), checking length and NaN."""
     if isinstance(labels, torch.Tensor):

@@ -1,4 +1,4 @@
-"""Exact silhouette, streamed over row blocks in torch (no n x n matrix is ever held).
+"""Exact silhouette, streamed over square tiles in torch (no n x n matrix is ever held).
 
 Definitions (METRICS.md, scib-metrics / cz-benchmarks):
 
@@ -8,6 +8,13 @@ Definitions (METRICS.md, scib-metrics / cz-benchmarks):
 * ``batch_silhouette``: per cell type, s(i) with groups = batch inside that cell type, replaced by
   1 - |s(i)|, averaged within the type; mean over types. Types with one batch, or where every
   cell is its own batch, are skipped.
+
+How it is fast: cells are sorted by group and cut into tiles that each lie inside one group.
+Each (tile, tile) distance block is one matrix product of augmented rows ``[-2x, |x|^2, 1] .
+[x, 1, |y|^2]`` (so the squared distances come out of the GEMM directly), then clamp, sqrt and
+row/column sums while the block is still in cache. Distances are symmetric, so only tile pairs
+i <= j are computed: their row sums go to the rows' per-group totals and their column sums to
+the columns'. That is n^2/2 distances, cache-resident, about 0.8 ns per pair on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -17,53 +24,86 @@ from typing import Any
 import numpy as np
 import torch
 
-from czbench._arrays import as_codes, as_torch_2d
+from czbench._arrays import as_codes, as_torch_2d, resolve_device
 from czbench.errors import InputError
-from czbench.neighbors import block_rows, centred, squared_distance_block
+
+#: Tile edge (cells) by device type: cache-sized on CPU, launch-amortising on GPUs.
+TILE = {"cpu": 1024, "cuda": 8192}
+
+
+def group_distance_sums(x: torch.Tensor, codes: np.ndarray, n_groups: int,
+                        tile: int) -> torch.Tensor:
+    """(n, n_groups) float64: summed Euclidean distance from each cell to each group."""
+    n = x.shape[0]
+    dev = x.device
+    x = x - x.mean(dim=0, keepdim=True)  # distances unchanged, less cancellation
+    sq = (x * x).sum(dim=1, keepdim=True)
+    ones = torch.ones_like(sq)
+    order_np = np.argsort(codes, kind="stable")
+    order = torch.from_numpy(order_np).to(dev)
+    xs, sqs, ones_s = x[order], sq[order], ones[order]
+    left = torch.cat([-2.0 * xs, sqs, ones_s], dim=1).contiguous()
+    right = torch.cat([xs, ones_s, sqs], dim=1).contiguous()
+    bounds = np.searchsorted(codes[order_np], np.arange(n_groups + 1))
+    tiles = [(s, min(s + tile, int(bounds[g + 1])), g)
+             for g in range(n_groups) for s in range(int(bounds[g]), int(bounds[g + 1]), tile)]
+    sums = torch.zeros((n, n_groups), dtype=torch.float64, device=dev)
+    buf = torch.empty(tile * tile, dtype=x.dtype, device=dev)
+    for i, (a0, a1, ga) in enumerate(tiles):
+        row_left = left[a0:a1]
+        row_acc = torch.zeros((a1 - a0, n_groups), dtype=torch.float64, device=dev)
+        for b0, b1, gb in tiles[i:]:
+            block = buf[: (a1 - a0) * (b1 - b0)].view(a1 - a0, b1 - b0)
+            torch.mm(row_left, right[b0:b1].T, out=block)
+            block.clamp_(min=0.0).sqrt_()
+            if a0 == b0:
+                block.fill_diagonal_(0.0)
+            row_acc[:, gb] += block.sum(dim=1)
+            if a0 != b0:
+                sums[b0:b1, ga] += block.sum(dim=0)
+        sums[a0:a1] += row_acc
+    out = torch.empty_like(sums)
+    out[order] = sums
+    return out
 
 
 def silhouette_samples(embedding: Any, labels: Any, *, device: str | torch.device | None = None,
                        dtype: torch.dtype = torch.float32,
                        block_size: int | None = None) -> np.ndarray:
-    """Per-cell silhouette values (float64), exact, computed in row blocks.
+    """Per-cell silhouette values (float64), exact, computed tile by tile.
 
     Args:
         embedding: (n, d) array or tensor.
         labels: n group labels (any hashable values).
-        device: where to compute (default: the embedding's device, CPU for numpy input).
-        dtype: precision of the distance blocks. float32 (default) agrees with scikit-learn's
+        device: where to compute (default: the embedding's device; for numpy input CUDA when
+            available, else CPU). The same code runs on every device.
+        dtype: precision of the distance tiles. float32 (default) agrees with scikit-learn's
             float64 values to ~1e-6 per cell (~1e-9 on the mean) thanks to centring; float64 is
-            exact to ~1e-15 and about three times slower on CPU.
-        block_size: rows per block (default: about 2**26 / n).
+            exact to ~1e-12 and about three times slower on CPU.
+        block_size: tile edge in cells (default: 1024 on CPU, 8192 on CUDA).
     """
-    x, sq = centred(embedding, device, dtype)
+    dev = resolve_device(embedding, device)
+    x = as_torch_2d(embedding, device=dev, dtype=dtype)
     n = x.shape[0]
     codes = as_codes(labels, n)
     n_groups = int(codes.max()) + 1
     if n_groups < 2:
         raise InputError("labels: silhouette needs at least 2 distinct groups, got 1")
-    codes_t = torch.from_numpy(codes).to(x.device)
-    onehot = torch.zeros((n, n_groups), dtype=dtype, device=x.device)
-    onehot[torch.arange(n, device=x.device), codes_t] = 1.0
-    sizes = onehot.sum(dim=0)
-    out = torch.empty(n, dtype=torch.float64)
-    rows = block_size or block_rows(n)
-    for start in range(0, n, rows):
-        stop = min(n, start + rows)
-        dist = squared_distance_block(x, sq, start, stop).sqrt_()
-        sums = (dist @ onehot).double()  # (rows, groups): summed distance to each group
-        del dist
-        own = codes_t[start:stop]
-        own_size = sizes[own].double()
-        a = sums.gather(1, own[:, None]).squeeze(1) / (own_size - 1).clamp(min=1)
-        mean_other = sums / sizes.double()[None, :]
-        mean_other.scatter_(1, own[:, None], float("inf"))
-        b = mean_other.min(dim=1).values
-        denom = torch.maximum(a, b)
-        s = torch.where(denom > 0, (b - a) / denom, torch.zeros_like(a))
-        s = torch.where(own_size > 1, s, torch.zeros_like(s))
-        out[start:stop] = s.cpu()
-    return out.numpy()
+    if block_size is not None and block_size < 1:
+        raise InputError(f"block_size: expected a positive tile edge, got {block_size}")
+    tile = block_size or TILE.get(dev.type, TILE["cuda"])
+    sums = group_distance_sums(x, codes, n_groups, tile).cpu()
+    sizes = torch.from_numpy(np.bincount(codes, minlength=n_groups)).double()
+    own = torch.from_numpy(codes)
+    own_size = sizes[own]
+    a = sums.gather(1, own[:, None]).squeeze(1) / (own_size - 1).clamp(min=1)
+    mean_other = sums / sizes[None, :]
+    mean_other.scatter_(1, own[:, None], float("inf"))
+    b = mean_other.min(dim=1).values
+    denom = torch.maximum(a, b)
+    s = torch.where(denom > 0, (b - a) / denom, torch.zeros_like(a))
+    s = torch.where(own_size > 1, s, torch.zeros_like(s))
+    return s.numpy()
 
 
 def silhouette_score(embedding: Any, labels: Any, **kwargs: Any) -> float:
@@ -74,8 +114,8 @@ def silhouette_score(embedding: Any, labels: Any, **kwargs: Any) -> float:
 
 def batch_silhouette(embedding: Any, labels: Any, batch: Any, **kwargs: Any) -> float:
     """Mean over cell types of mean(1 - |s(i)|), s computed with groups = batch in each type."""
-    x = as_torch_2d(embedding, device=kwargs.get("device"),
-                    dtype=kwargs.get("dtype", torch.float32))
+    dev = resolve_device(embedding, kwargs.pop("device", None))
+    x = as_torch_2d(embedding, device=dev, dtype=kwargs.get("dtype", torch.float32))
     n = x.shape[0]
     label_codes = as_codes(labels, n, name="labels")
     batch_codes = as_codes(batch, n, name="batch")
@@ -86,7 +126,7 @@ def batch_silhouette(embedding: Any, labels: Any, batch: Any, **kwargs: Any) -> 
         n_batches = len(np.unique(sub_batches))
         if n_batches == 1 or n_batches == int(mask.sum()):
             continue
-        s = silhouette_samples(x[torch.from_numpy(mask).to(x.device)], sub_batches, **kwargs)
+        s = silhouette_samples(x[torch.from_numpy(mask).to(dev)], sub_batches, **kwargs)
         per_type.append(float(np.mean(1.0 - np.abs(s))))
     if not per_type:
         raise InputError("batch: no cell type spans two or more batches, so batch_silhouette "
