@@ -38,6 +38,10 @@ def counts_matrix(adata: ad.AnnData) -> Any:
     one-line InputError naming what was found instead."""
     from czbench.datasets import is_counts
 
+    if adata.isbacked:
+        raise InputError("baseline: the dataset is open backed (X stays on disk), and baselines "
+                         "need its counts in memory; pass an obsm:KEY or .npy embedding, or "
+                         "load it without --backed")
     where = "layers['counts']" if "counts" in adata.layers else "X"
     matrix = adata.layers["counts"] if where != "X" else adata.X
     if not is_counts(matrix):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,8 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     lister.add_argument("what", choices=["datasets", "tasks", "metrics"])
 
     run = sub.add_parser("run", help="benchmark embeddings of a dataset on tasks")
-    run.add_argument("--dataset", default=DEFAULT_DATASET,
-                     help=f"registered name or .h5ad path (default: {DEFAULT_DATASET})")
+    run.add_argument("--dataset", action="append", type=_csv, default=None, metavar="NAME",
+                     help=f"registered name or .h5ad path; repeat or comma-separate for a grid "
+                     f"over several (default: {DEFAULT_DATASET})")
     run.add_argument("--embedding", action="append", type=_csv, default=None,
                      metavar="SPEC", help="obsm:KEY | FILE.npy | baseline:pca | baseline:raw; "
                      "repeat or comma-separate for several (default: the PCA baseline and the "
@@ -53,8 +55,28 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run every task once per seed; report mean, sd and raw values")
     run.add_argument("--controls", action="store_true",
                      help="also score control embeddings and report control-normalised scores")
+    run.add_argument("--option", action="append", default=[], metavar="TASK.KEY=VALUE",
+                     help="a task option, e.g. label_prediction.max_cells=100000 (VALUE is "
+                     "read as JSON, else as a string); repeat for several")
+    run.add_argument("--knn-backend", default="auto", choices=["auto", "exact", "faiss-ivf"],
+                     help="kNN search: exact torch up to 100k cells on CPU, faiss IVF above "
+                     "(auto), or forced")
+    run.add_argument("--backed", action="store_true",
+                     help="open .h5ad datasets with X left on disk (for files larger than "
+                     "memory; embeddings come from obsm or files)")
+    run.add_argument("--scheduler", metavar="local|ADDRESS",
+                     help="run the grid's cells on Dask: 'local' starts a LocalCluster, an "
+                     "address (tcp://host:8786) joins a running scheduler")
+    run.add_argument("--workers", type=int, default=2,
+                     help="worker processes of --scheduler local (default 2)")
+    run.add_argument("--run-dir", type=Path,
+                     help="folder where each finished (task, seed, embedding) result is saved "
+                     "at once, so an interrupted run can --resume")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the run in --run-dir, skipping finished results")
     run.add_argument("--output", type=Path,
-                     help="results JSON path (default: results/<dataset>.json)")
+                     help="results JSON path (default: results/<dataset>.json); with several "
+                     "datasets, a folder that gets one <dataset>.json each")
     run.add_argument("--overwrite", action="store_true", help="replace an existing output")
     run.add_argument("--quiet", action="store_true", help="no progress display")
 
@@ -104,17 +126,55 @@ def _list(what: str, console: Console) -> None:
     console.print(table)
 
 
-def _run(args: argparse.Namespace, console: Console) -> None:
-    from czbench.runner import benchmark
+def parse_options(items: Sequence[str]) -> dict[str, dict[str, object]]:
+    """{task: {key: value}} from ``TASK.KEY=VALUE`` strings (VALUE parsed as JSON if it can
+    be, e.g. 100000, true, [\"lr\"]; else kept as a string)."""
+    options: dict[str, dict[str, object]] = {}
+    for item in items:
+        target, sep, raw = item.partition("=")
+        task, dot, key = target.partition(".")
+        if not sep or not dot or not task or not key:
+            raise CZBenchError(f"option: expected TASK.KEY=VALUE, got {item!r}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        options.setdefault(task, {})[key.replace("-", "_")] = value
+    return options
 
-    output = args.output or Path("results") / f"{Path(str(args.dataset)).stem}.json"
-    if output.exists() and not args.overwrite:
-        raise CZBenchError(f"output: {output} already exists; pass --overwrite to replace it")
+
+def _outputs(args: argparse.Namespace, datasets: list[str]) -> list[Path]:
+    stems = [Path(str(d)).stem for d in datasets]
+    if len(stems) != len(set(stems)):
+        raise CZBenchError(f"dataset: names must differ, got {', '.join(datasets)}")
+    if len(datasets) == 1:
+        return [args.output or Path("results") / f"{stems[0]}.json"]
+    folder = args.output or Path("results")
+    if folder.suffix == ".json" or folder.is_file():
+        raise CZBenchError(f"output: with several datasets --output must be a folder, got "
+                           f"{folder}")
+    return [folder / f"{stem}.json" for stem in stems]
+
+
+def _run(args: argparse.Namespace, console: Console) -> None:
+    from czbench.runner import benchmark_grid
+
+    datasets = [d for group in args.dataset for d in group] if args.dataset \
+        else [DEFAULT_DATASET]
+    outputs = _outputs(args, datasets)
+    for output in outputs:
+        if output.exists() and not args.overwrite:
+            raise CZBenchError(f"output: {output} already exists; pass --overwrite to replace "
+                               f"it")
+    if args.resume and args.run_dir is None:
+        raise CZBenchError("resume: --resume needs --run-dir, the folder of the run to continue")
     embeddings = [e for group in args.embedding for e in group] if args.embedding else None
     try:
         seeds = [int(s) for s in args.seeds] if args.seeds else [args.seed]
     except ValueError as err:
         raise CZBenchError(f"seeds: expected integers like 0,1,2, got {args.seeds}") from err
+    if args.workers < 1:
+        raise CZBenchError(f"workers: expected at least 1, got {args.workers}")
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                   disable=args.quiet, transient=True) as progress:
@@ -123,12 +183,16 @@ def _run(args: argparse.Namespace, console: Console) -> None:
         def on_step(label: str, step: int, total: int) -> None:
             progress.update(bar, description=label, completed=step - 1, total=total)
 
-        result = benchmark(args.dataset, embeddings, args.task, seeds=seeds,
-                           controls=args.controls, label_key=args.label_key,
-                           batch_key=args.batch_key, on_step=on_step)
-    result.write_json(output, overwrite=args.overwrite)
-    print_result(result.document, console)
-    console.print(f"results written to {output}")
+        results = benchmark_grid(
+            datasets, embeddings, args.task, seeds=seeds, controls=args.controls,
+            label_key=args.label_key, batch_key=args.batch_key,
+            task_options=parse_options(args.option), on_step=on_step,
+            knn_backend=args.knn_backend, backed=args.backed, scheduler=args.scheduler,
+            n_workers=args.workers, run_dir=args.run_dir, resume=args.resume)
+    for result, output in zip(results, outputs, strict=True):
+        result.write_json(output, overwrite=args.overwrite)
+        print_result(result.document, console)
+        console.print(f"results written to {output}")
 
 
 def format_value(row: dict) -> str:

@@ -1,8 +1,18 @@
-"""Exact k-nearest-neighbour graph of an embedding, computed once and shared by every metric.
+"""k-nearest-neighbour graph of an embedding, computed once and shared by every metric.
 
-The search is a blocked matrix product in torch (``|x|^2 + |y|^2 - 2 x.y`` on centred data,
-float32) followed by ``topk``; the distances of the chosen neighbours are then recomputed
-directly in float64, so they carry no cancellation error. Memory is O(block x n).
+Two backends, chosen by size (``backend="auto"``):
+
+* ``exact`` (torch): a blocked matrix product (``|x|^2 + |y|^2 - 2 x.y`` on centred data,
+  float32) followed by ``topk``. Memory is O(block x n), time O(n^2 d). Used up to
+  :data:`EXACT_MAX_CELLS` cells on CPU, and at any size on a GPU.
+* ``faiss-ivf`` (faiss-cpu ``IndexIVFFlat``): approximate, for larger n on CPU. ``nlist =
+  4 sqrt(n)`` coarse cells trained by seeded k-means on a seeded sample, ``nprobe = 64`` cells
+  searched per query; stored vectors are uncompressed, so the distances returned are exact for
+  the neighbours found. Recall against exact search is measured in
+  ``benchmarks/bench_knn_recall.py`` and documented in docs/performance.md.
+
+The distances of the chosen neighbours can be recomputed in float64 with
+:func:`refine_distances`, so they carry no cancellation error.
 """
 
 from __future__ import annotations
@@ -13,11 +23,22 @@ from typing import Any
 import numpy as np
 import torch
 
-from czbench._arrays import as_numpy_2d, as_torch_2d
+from czbench._arrays import as_numpy_2d, as_torch_2d, resolve_device
 from czbench.errors import InputError
+
+#: Largest n searched exactly on CPU by ``backend="auto"``; above it faiss IVF is used.
+EXACT_MAX_CELLS = 100_000
+#: faiss IVF parameters: coarse cells per sqrt(n), cells probed per query, training points per
+#: coarse cell.
+IVF_LISTS_PER_SQRT_N = 4
+IVF_NPROBE = 64
+IVF_TRAIN_PER_LIST = 64
+BACKENDS = ("auto", "exact", "faiss-ivf")
 
 #: Distance-block budget in elements (block rows x n columns), about 256 MB of float32.
 BLOCK_ELEMENTS = 1 << 26
+#: The same on GPUs (1 GiB of float32): fewer, larger blocks amortise kernel launches.
+GPU_BLOCK_ELEMENTS = 1 << 28
 
 
 @dataclass(frozen=True)
@@ -31,6 +52,7 @@ class KNNGraph:
 
     indices: np.ndarray
     distances: np.ndarray
+    backend: str = "exact"
 
     @property
     def n_cells(self) -> int:
@@ -44,7 +66,7 @@ class KNNGraph:
         """The graph restricted to the ``k`` nearest neighbours (self included)."""
         if k > self.k:
             raise InputError(f"k: the graph holds {self.k} neighbours, {k} were asked for")
-        return KNNGraph(self.indices[:, :k], self.distances[:, :k])
+        return KNNGraph(self.indices[:, :k], self.distances[:, :k], self.backend)
 
 
 def block_rows(n_columns: int, budget: int = BLOCK_ELEMENTS) -> int:
@@ -71,31 +93,98 @@ def centred(embedding: Any, device: str | torch.device | None,
     return x, (x * x).sum(dim=1)
 
 
-def knn_graph(embedding: Any, k: int, *, device: str | torch.device | None = None,
-              block_size: int | None = None) -> KNNGraph:
-    """Exact Euclidean kNN graph with ``k`` neighbours per cell, the cell itself included.
+def choose_backend(n_cells: int, device: torch.device, backend: str = "auto") -> str:
+    """The backend ``auto`` resolves to: exact on GPUs and up to EXACT_MAX_CELLS cells."""
+    if backend not in BACKENDS:
+        raise InputError(f"knn backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend != "auto":
+        return backend
+    return "exact" if device.type != "cpu" or n_cells <= EXACT_MAX_CELLS else "faiss-ivf"
 
-    ``k`` is capped at the number of cells. Neighbours are ranked on float32 distances of the
-    centred embedding; use :func:`refine_distances` where float64 distances matter. Ties are
-    broken by torch's ``topk`` (deterministic for the same input on the same machine).
+
+def knn_graph(embedding: Any, k: int, *, device: str | torch.device | None = None,
+              backend: str = "auto", seed: int = 0, block_size: int | None = None) -> KNNGraph:
+    """Euclidean kNN graph with ``k`` neighbours per cell, the cell itself first.
+
+    ``k`` is capped at the number of cells. ``backend`` is ``auto`` (exact up to
+    EXACT_MAX_CELLS cells on CPU, and on GPUs; faiss IVF above), ``exact`` or ``faiss-ivf``;
+    ``seed`` drives the IVF training sample and k-means. Exact neighbours are ranked on float32
+    distances of the centred embedding; ties are broken by torch's ``topk`` (deterministic for
+    the same input on the same machine). Use :func:`refine_distances` where float64 distances
+    matter.
     """
     if k < 1:
         raise InputError(f"k: expected a positive number of neighbours, got {k}")
-    x, sq = centred(embedding, device)
+    dev = resolve_device(embedding, device)
+    x, sq = centred(embedding, dev)
     n = x.shape[0]
     k = min(k, n)
-    rows = block_size or block_rows(n)
+    if choose_backend(n, dev, backend) == "faiss-ivf":
+        return _faiss_ivf_graph(x.cpu().numpy(), k, seed)
+    rows = block_size or block_rows(n, BLOCK_ELEMENTS if dev.type == "cpu" else GPU_BLOCK_ELEMENTS)
     indices = torch.empty((n, k), dtype=torch.int64)
     distances = torch.empty((n, k), dtype=torch.float64)
     for start in range(0, n, rows):
         stop = min(n, start + rows)
-        d2 = squared_distance_block(x, sq, start, stop)
-        d2.diagonal(offset=start).fill_(-1.0)  # the cell itself always ranks first
-        values, idx = torch.topk(d2, k, dim=1, largest=False, sorted=True)
-        del d2
+        values, idx = _exact_block(x, sq, start, stop, k)
         indices[start:stop] = idx.cpu()
         distances[start:stop] = values.clamp(min=0.0).sqrt().cpu().double()
     return KNNGraph(indices.numpy(), distances.numpy())
+
+
+def _exact_block(x: torch.Tensor, sq: torch.Tensor, start: int, stop: int,
+                 k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Squared distances and ids of the k nearest cells of rows start:stop, self first."""
+    d2 = squared_distance_block(x, sq, start, stop)
+    d2.diagonal(offset=start).fill_(-1.0)  # the cell itself always ranks first
+    return torch.topk(d2, k, dim=1, largest=False, sorted=True)
+
+
+def _faiss_ivf_graph(x: np.ndarray, k: int, seed: int) -> KNNGraph:
+    """Approximate kNN with faiss IndexIVFFlat (see the module docstring), self first."""
+    try:
+        import faiss
+    except ImportError as err:  # pragma: no cover - faiss-cpu is a dependency
+        raise InputError("knn backend: faiss-ivf needs the faiss-cpu package "
+                         "(pip install faiss-cpu)") from err
+    n, d = x.shape
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    n_lists = max(1, min(n // 39, int(IVF_LISTS_PER_SQRT_N * np.sqrt(n))))
+    rng = np.random.default_rng(seed)
+    train = x[np.sort(rng.choice(n, size=min(n, IVF_TRAIN_PER_LIST * n_lists), replace=False))]
+    index = faiss.IndexIVFFlat(faiss.IndexFlatL2(d), d, n_lists)
+    index.cp.seed = int(seed)
+    index.train(train)
+    index.add(x)
+    index.nprobe = min(IVF_NPROBE, n_lists)
+    d2, idx = index.search(x, k)
+    idx = idx.astype(np.int64)
+    _self_first(idx, d2)
+    missing = np.flatnonzero((idx < 0).any(axis=1))
+    if missing.size:  # too few candidates in the probed cells: search those rows exactly
+        xt = torch.from_numpy(x)
+        sq = (xt * xt).sum(dim=1)
+        for row in missing:
+            values, ids = _exact_block(xt, sq, int(row), int(row) + 1, k)
+            idx[row], d2[row] = ids.numpy()[0], values.numpy()[0]
+    distances = np.sqrt(np.clip(d2.astype(np.float64), 0.0, None))
+    distances[:, 0] = 0.0
+    return KNNGraph(idx, distances, "faiss-ivf")
+
+
+def _self_first(idx: np.ndarray, d2: np.ndarray) -> None:
+    """Put each cell itself in column 0 (in place), keeping the others in distance order."""
+    rows = np.arange(idx.shape[0])
+    wrong = np.flatnonzero(idx[:, 0] != rows)
+    for row in wrong:
+        ids = [int(j) for j in idx[row] if j != row and j >= 0]
+        dists = [float(v) for j, v in zip(idx[row], d2[row], strict=True) if j != row and j >= 0]
+        k = idx.shape[1]
+        ids, dists = ([int(row)] + ids)[:k], ([0.0] + dists)[:k]
+        pad = k - len(ids)
+        idx[row] = ids + [-1] * pad
+        d2[row] = dists + [np.inf] * pad
+    d2[rows, 0] = 0.0
 
 
 def refine_distances(knn: KNNGraph, embedding: Any) -> KNNGraph:
@@ -115,4 +204,4 @@ def refine_distances(knn: KNNGraph, embedding: Any) -> KNNGraph:
     dist[:, 0] = 0.0
     order = torch.argsort(dist[:, 1:], dim=1, stable=True) + 1
     order = torch.cat([torch.zeros_like(order[:, :1]), order], dim=1)
-    return KNNGraph(idx.gather(1, order).numpy(), dist.gather(1, order).numpy())
+    return KNNGraph(idx.gather(1, order).numpy(), dist.gather(1, order).numpy(), knn.backend)

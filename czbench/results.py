@@ -80,12 +80,19 @@ def write_json(document: dict[str, Any], path: str | Path, *, overwrite: bool = 
                          f"to replace it")
     if path.exists() and path.is_dir():
         raise InputError(f"output: {path} is a folder; expected a .json file path")
+    atomic_write_text(path, json.dumps(document, indent=2, sort_keys=False) + "\n")
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically: a temp file in the same folder, fsync, rename.
+    A reader (or a killed run) sees the old file or the new one, never half of one."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as fh:
-            json.dump(document, fh, indent=2, sort_keys=False)
-            fh.write("\n")
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -93,6 +100,20 @@ def write_json(document: dict[str, Any], path: str | Path, *, overwrite: bool = 
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+#: Fields that differ between two runs of the same grid (wall times, when it ran).
+VOLATILE = ("created_utc", "timings_s")
+
+
+def strip_volatile(document: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``document`` without its wall times and creation time: two runs of the same
+    grid -- serial, on Dask, or interrupted and resumed -- give equal stripped documents."""
+    if isinstance(document, dict):
+        return {k: strip_volatile(v) for k, v in document.items() if k not in VOLATILE}
+    if isinstance(document, list):
+        return [strip_volatile(v) for v in document]
+    return document
 
 
 def read_json(path: str | Path) -> dict[str, Any]:

@@ -15,21 +15,18 @@ from typing import Any
 import anndata as ad
 import numpy as np
 import pandas as pd
+import torch
 
+from czbench import __version__
+from czbench._arrays import sha256_array
 from czbench.baselines import baseline, counts_matrix
-from czbench.controls import CONTROLS, control_embeddings
+from czbench.controls import CONTROLS
 from czbench.datasets import from_anndata, get_info, list_datasets, load
 from czbench.errors import CZBenchError, InputError
+from czbench.grid import Cell, CellJob, RunDirectory, assemble, execute, remember_embedding
+from czbench.neighbors import choose_backend
 from czbench.results import results_frame, write_json
-from czbench.scoring import (
-    CORE_TASKS,
-    add_embedding,
-    jsonable,
-    make_tasks,
-    new_document,
-    role_of,
-    score_embedding,
-)
+from czbench.scoring import CORE_TASKS, jsonable, make_tasks, new_document
 from czbench.summary import summarize
 from czbench.tasks import DEFAULT_SEED, MetricResult, Task
 
@@ -118,12 +115,12 @@ class BenchmarkResult:
 
 
 def prepare_dataset(dataset: str | Path | ad.AnnData, label_key: str | None,
-                    batch_key: str | None) -> ad.AnnData:
+                    batch_key: str | None, backed: bool = False) -> ad.AnnData:
     if isinstance(dataset, ad.AnnData):
         if "czbench" in dataset.uns and label_key is None and batch_key is None:
             return dataset
         return from_anndata(dataset, label_key=label_key, batch_key=batch_key)
-    return load(dataset, label_key=label_key, batch_key=batch_key)
+    return load(dataset, label_key=label_key, batch_key=batch_key, backed=backed)
 
 
 def benchmark(dataset: str | Path | ad.AnnData, embeddings: Sequence[Any] | None = None,
@@ -131,7 +128,10 @@ def benchmark(dataset: str | Path | ad.AnnData, embeddings: Sequence[Any] | None
               seeds: Sequence[int] | None = None, controls: bool = False,
               label_key: str | None = None, batch_key: str | None = None,
               task_options: dict[str, dict[str, Any]] | None = None,
-              on_step: Callable[[str, int, int], None] | None = None) -> BenchmarkResult:
+              on_step: Callable[[str, int, int], None] | None = None,
+              knn_backend: str = "auto", backed: bool = False, scheduler: Any = None,
+              n_workers: int | None = None, run_dir: str | Path | None = None,
+              resume: bool = False) -> BenchmarkResult:
     """Run ``tasks`` on each embedding of ``dataset`` for each seed; every input is checked
     before any work.
 
@@ -146,71 +146,132 @@ def benchmark(dataset: str | Path | ad.AnnData, embeddings: Sequence[Any] | None
         controls: also score the control embeddings (:mod:`czbench.controls`) and report
             control-normalised scores.
         task_options: {task name: {option: value}} passed to each task.
-        on_step: called as ``on_step(label, step, total)`` before each scoring step.
+        on_step: called as ``on_step(label, step, total)`` as the run progresses.
+        knn_backend: ``auto`` (exact up to 100k cells on CPU, faiss IVF above), ``exact`` or
+            ``faiss-ivf``; see :mod:`czbench.neighbors`.
+        backed: open an .h5ad dataset with X left on disk (obs and obsm are read).
+        scheduler: None (serial), ``"local"`` (Dask LocalCluster of ``n_workers``), a Dask
+            scheduler address, or a ``dask.distributed.Client``; see :mod:`czbench.grid`.
+        run_dir: folder where each finished (task, seed, embedding) result is written at once;
+            with ``resume=True`` a run there continues without recomputing them.
     """
+    return benchmark_grid([dataset], embeddings, tasks, seed=seed, seeds=seeds,
+                          controls=controls, label_key=label_key, batch_key=batch_key,
+                          task_options=task_options, on_step=on_step, knn_backend=knn_backend,
+                          backed=backed, scheduler=scheduler, n_workers=n_workers,
+                          run_dir=run_dir, resume=resume)[0]
+
+
+@dataclass
+class _Plan:
+    """One dataset's share of a grid run."""
+
+    job: CellJob
+    handle: Any
+    cells: list[Cell]
+    task_names: list[str]
+    document: dict[str, Any]
+    manifest: dict[str, Any]
+
+
+def benchmark_grid(datasets: Sequence[str | Path | ad.AnnData],
+                   embeddings: Sequence[Any] | None = None, tasks: Sequence[str] | None = None,
+                   *, seed: int = DEFAULT_SEED, seeds: Sequence[int] | None = None,
+                   controls: bool = False, label_key: str | None = None,
+                   batch_key: str | None = None,
+                   task_options: dict[str, dict[str, Any]] | None = None,
+                   on_step: Callable[[str, int, int], None] | None = None,
+                   knn_backend: str = "auto", backed: bool = False, scheduler: Any = None,
+                   n_workers: int | None = None, run_dir: str | Path | None = None,
+                   resume: bool = False) -> list[BenchmarkResult]:
+    """The grid datasets x seeds x embeddings x tasks: one :class:`BenchmarkResult` (one results
+    document) per dataset, in order. Arguments as for :func:`benchmark`; every cell
+    (dataset, seed, embedding) is one unit of work, run serially or on Dask."""
     seeds = [int(s) for s in (seeds if seeds is not None else [seed])]
     if not seeds or len(set(seeds)) != len(seeds):
         raise InputError(f"seeds: expected distinct integers, got {seeds}")
-    adata = prepare_dataset(dataset, label_key, batch_key)
-    columns = list(adata.obs.columns)
+    if not datasets:
+        raise InputError("dataset: no dataset to benchmark")
+    choose_backend(1, torch.device("cpu"), knn_backend)  # validates the name
+    plans = [_plan(i, d, embeddings, tasks, seeds, controls, label_key, batch_key,
+                   task_options, knn_backend, backed, distributed=scheduler is not None)
+             for i, d in enumerate(datasets)]
+    directory = None
+    if run_dir is not None:
+        manifest = {"czbench_version": __version__, "seeds": seeds, "controls": controls,
+                    "knn_backend": knn_backend, "datasets": [p.manifest for p in plans]}
+        directory = RunDirectory(run_dir, manifest, resume=resume)
+    cells = [c for p in plans for c in p.cells]
+    found = execute([p.job for p in plans], [p.handle for p in plans], cells,
+                    [p.task_names for p in plans], run_dir=directory, scheduler=scheduler,
+                    n_workers=n_workers, on_step=on_step)
+    out = []
+    for plan in plans:
+        results = assemble(plan.document, plan.cells, found, plan.task_names)
+        summarize(plan.document)
+        out.append(BenchmarkResult(plan.document, results))
+    return out
+
+
+def _plan(index: int, dataset: Any, embeddings: Sequence[Any] | None,
+          tasks: Sequence[str] | None, seeds: list[int], controls: bool,
+          label_key: str | None, batch_key: str | None,
+          task_options: dict[str, dict[str, Any]] | None, knn_backend: str, backed: bool,
+          distributed: bool) -> _Plan:
+    """Load and check one dataset, its tasks and embeddings; lay out its cells."""
+    adata = prepare_dataset(dataset, label_key, batch_key, backed=backed)
+    columns = tuple(adata.obs.columns)
     name = adata.uns.get("czbench", {}).get("name")
     # the core tasks plus those the dataset is registered for, where its columns allow them
     extra = get_info(name).tasks if name in list_datasets() else ()
     defaults = tuple(dict.fromkeys((*CORE_TASKS, *extra)))
-
-    def tasks_for(run_seed: int) -> list[Task]:
-        return make_tasks(tasks, seed=run_seed, task_options=task_options,
-                          available_columns=columns, defaults=defaults)
-
-    instances = tasks_for(seeds[0])
+    instances = make_tasks(tasks, seed=seeds[0], task_options=task_options,
+                           available_columns=columns, defaults=defaults)
     for task in instances:
         task.check_inputs(adata.obs, adata.n_obs)
         task.prepare(adata)
     specs = list(embeddings) if embeddings is not None else default_embeddings(adata)
     if not specs and not controls:
         raise InputError("embedding: no embedding to benchmark")
-    fixed = [resolve_embedding(s, adata, seed=seeds[0]) for s in specs if not _is_baseline(s)]
-    baseline_specs = [s for s in specs if _is_baseline(s)]
-
+    key = str(dataset) if isinstance(dataset, str | Path) else f"anndata#{index}"
+    sources, hashes = [], []
+    for position, spec in enumerate(specs):  # check every embedding before any work
+        source, values = resolve_embedding(spec, adata, seed=seeds[0])
+        sources.append(source)
+        if _is_baseline(spec):  # recomputed per seed; the first seed's is kept for its cell
+            hashes.append(None)
+            if not distributed:
+                remember_embedding(key, adata, position, seeds[0], values)
+        else:
+            hashes.append(sha256_array(getattr(values, "X", values)))
+    if controls:
+        names = [c for c in CONTROLS if c != "shuffled_within_batch" or "batch" in adata.obs]
+        specs += [f"control:{c}" for c in names]
+        sources += [f"control:{c}" for c in names]
+    job = CellJob(dataset_key=key, label_key=label_key, batch_key=batch_key, tasks=tasks,
+                  task_options=task_options, defaults=defaults, columns=columns,
+                  knn_backend=knn_backend, backed=backed, specs=specs)
+    cells = [Cell(index, s, position, source) for s in seeds
+             for position, source in enumerate(sources)]
     meta = adata.uns.get("czbench", {})
     document = new_document(seeds=seeds, tasks=instances, controls=controls, dataset={
         "name": meta.get("name"), "path": meta.get("path"), "sha256": meta.get("sha256"),
         "n_cells": int(adata.n_obs), "n_genes": int(adata.n_vars),
         "columns": dict(meta.get("columns", {}))})
-    all_results: list[MetricResult] = []
-    n_controls = len(CONTROLS) - ("batch" not in adata.obs) if controls else 0
-    total = len(seeds) * (len(specs) + n_controls) * len(instances)
-    done = 0
-    for run_seed in seeds:
-        instances = tasks_for(run_seed)
-        for task in instances:
-            task.prepare(adata)
-        resolved = fixed + [resolve_embedding(s, adata, seed=run_seed) for s in baseline_specs]
-        if controls:
-            resolved += list(control_embeddings(adata, seed=run_seed).items())
-        for source, values in resolved:
-            def step(name: str, source: str = source, run_seed: int = run_seed) -> None:
-                nonlocal done
-                done += 1
-                if on_step:
-                    on_step(f"seed {run_seed} · {source} · {name}", done, total)
-
-            results, timings = score_embedding(values, adata.obs, instances, on_step=step)
-            add_embedding(document, source, values, results, timings, seed=run_seed,
-                          role=role_of(source))
-            all_results += results
-        for task in instances:  # what tasks resolved from the data (e.g. skipped conditions)
-            resolved = getattr(task, "resolved_", None)
-            if resolved is not None:
-                document["tasks"][task.name].setdefault("resolved", {})[str(run_seed)] = \
-                    jsonable(resolved)
-    summarize(document)
-    return BenchmarkResult(document, all_results)
+    manifest = {"dataset": key, "sha256": meta.get("sha256"), "n_cells": int(adata.n_obs),
+                "label_key": label_key, "batch_key": batch_key,
+                "embeddings": [[s, h] for s, h in zip(sources, hashes + [None] *
+                                                      (len(sources) - len(hashes)), strict=True)],
+                "tasks": {t.name: jsonable(t.options()) for t in instances}}
+    # workers of a Dask run load named datasets themselves; in-process runs reuse this one
+    handle = dataset if distributed and isinstance(dataset, str | Path) else adata
+    return _Plan(job, handle, cells, [t.name for t in instances], document, manifest)
 
 
 def _is_baseline(spec: Any) -> bool:
     return isinstance(spec, str) and spec.startswith("baseline:")
 
 
-__all__ = ["CORE_TASKS", "BenchmarkResult", "Task", "benchmark", "default_embeddings",
+__all__ = ["CORE_TASKS", "BenchmarkResult", "Task", "benchmark", "benchmark_grid",
+           "default_embeddings",
            "resolve_embedding"]

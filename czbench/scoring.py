@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -47,11 +47,33 @@ def make_tasks(tasks: Sequence[str | Task] | None, *, seed: int = DEFAULT_SEED,
     return instances
 
 
+#: Called after each task of an embedding: (task name, its results, timings of this step, the
+#: kNN graph's description when this step built it, else None).
+TaskDone = Callable[[str, list[MetricResult], dict[str, float], dict[str, Any] | None], None]
+
+
+class Scored(NamedTuple):
+    """What scoring one embedding produced."""
+
+    results: list[MetricResult]
+    timings: dict[str, float]
+    #: the shared kNN graph's ``{"backend", "k"}`` (None when no task needed one)
+    neighbors: dict[str, Any] | None
+
+
 def score_embedding(values: Any, obs: pd.DataFrame, tasks: Sequence[Task], *,
-                    on_step: Callable[[str], None] | None = None
-                    ) -> tuple[list[MetricResult], dict[str, float]]:
-    """Run ``tasks`` on one embedding; returns the results and wall seconds per step
-    (``knn_graph``, built once and shared, then each task)."""
+                    on_step: Callable[[str], None] | None = None,
+                    on_task_done: TaskDone | None = None,
+                    knn_backend: str = "auto", seed: int = DEFAULT_SEED
+                    ) -> Scored:
+    """Run ``tasks`` on one embedding; returns the results, wall seconds per step
+    (``knn_graph``, built once at the largest k any task needs and shared, then each task) and
+    the kNN graph's backend and k.
+
+    ``on_task_done`` is called after each task with its name, results and step timings (the
+    kNN graph's included when that task triggered it), e.g. to persist them at once.
+    ``knn_backend`` is passed to :func:`czbench.neighbors.knn_graph` (seeded by ``seed``).
+    """
     timings: dict[str, float] = {}
     knn = None
     need_k = max((t.knn_k for t in tasks), default=0)
@@ -60,14 +82,22 @@ def score_embedding(values: Any, obs: pd.DataFrame, tasks: Sequence[Task], *,
     for task in tasks:
         if on_step:
             on_step(task.name)
+        step: dict[str, float] = {}
+        built = None
         if task.knn_k and knn is None:
             start = time.perf_counter()
-            knn = knn_graph(dense, need_k)
-            timings["knn_graph"] = round(time.perf_counter() - start, 4)
+            knn = knn_graph(dense, need_k, backend=knn_backend, seed=seed)
+            step["knn_graph"] = round(time.perf_counter() - start, 4)
+            built = {"backend": knn.backend, "k": knn.k}
         start = time.perf_counter()
-        results += task.run(values if task.accepts_sparse else dense, obs, knn=knn)
-        timings[task.name] = round(time.perf_counter() - start, 4)
-    return results, timings
+        task_results = task.run(values if task.accepts_sparse else dense, obs, knn=knn)
+        step[task.name] = round(time.perf_counter() - start, 4)
+        timings.update(step)
+        results += task_results
+        if on_task_done:
+            on_task_done(task.name, task_results, step, built)
+    neighbors = None if knn is None else {"backend": knn.backend, "k": knn.k}
+    return Scored(results, timings, neighbors)
 
 
 def new_document(*, seeds: Sequence[int], dataset: dict[str, Any], tasks: Sequence[Task],
@@ -88,17 +118,28 @@ def new_document(*, seeds: Sequence[int], dataset: dict[str, Any], tasks: Sequen
     }
 
 
-def add_embedding(document: dict[str, Any], source: str, values: Any,
-                  results: Sequence[MetricResult], timings: dict[str, float], *, seed: int,
-                  role: str = "model") -> None:
-    """Append one scored embedding (its entry and its result rows) to ``document``.
-    ``role`` is ``model``, ``baseline`` or ``control``."""
+def embedding_entry(source: str, values: Any, *, seed: int, role: str = "model",
+                    timings: dict[str, float] | None = None,
+                    neighbors: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The results file's ``embeddings`` entry for one scored embedding."""
     matrix = getattr(values, "X", None)  # AnnData predictions: hash their matrix
     if matrix is None:
         matrix = values.to_numpy() if isinstance(values, pd.DataFrame) else values
-    document["embeddings"].append({"source": source, "role": role, "seed": int(seed),
-                                   "shape": [int(v) for v in values.shape],
-                                   "sha256": sha256_array(matrix), "timings_s": timings})
+    entry = {"source": source, "role": role, "seed": int(seed),
+             "shape": [int(v) for v in values.shape], "sha256": sha256_array(matrix),
+             "timings_s": dict(timings or {})}
+    if neighbors is not None:
+        entry["neighbors"] = dict(neighbors)
+    return entry
+
+
+def add_embedding(document: dict[str, Any], source: str, values: Any,
+                  results: Sequence[MetricResult], timings: dict[str, float], *, seed: int,
+                  role: str = "model", neighbors: dict[str, Any] | None = None) -> None:
+    """Append one scored embedding (its entry and its result rows) to ``document``.
+    ``role`` is ``model``, ``baseline`` or ``control``."""
+    document["embeddings"].append(embedding_entry(source, values, seed=seed, role=role,
+                                                  timings=timings, neighbors=neighbors))
     document["results"] += [{"embedding": source, "seed": int(seed), **r.to_dict()}
                             for r in results]
 

@@ -26,9 +26,9 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 
 from czbench.callbacks.collector import EmbeddingCollector
-from czbench.datamodules.anndata_module import stratified_subset
 from czbench.errors import InputError
 from czbench.results import write_json
+from czbench.sampling import stratified_subset
 from czbench.scoring import CORE_TASKS, add_embedding, make_tasks, new_document, score_embedding
 from czbench.summary import summarize
 from czbench.tasks import DEFAULT_SEED, MetricResult, Task
@@ -196,7 +196,7 @@ class BenchmarkCallback(L.Callback):
                gathered: dict[str, np.ndarray]) -> dict[str, Any]:
         embedding = gathered["embedding"]
         obs = self._obs(trainer, gathered)
-        results, timings = score_embedding(embedding, obs, self.tasks)
+        results, timings, neighbors = score_embedding(embedding, obs, self.tasks)
         datamodule = getattr(trainer, "datamodule", None)
         meta = getattr(getattr(datamodule, "adata", None), "uns", {}).get("czbench", {})
         checkpoint = getattr(trainer, "ckpt_path", None)
@@ -209,7 +209,8 @@ class BenchmarkCallback(L.Callback):
                      "split": "val", "columns": dict(meta.get("columns", {}))})
         source = str(checkpoint) if checkpoint else \
             f"{type(pl_module).__name__}@epoch{trainer.current_epoch}"
-        add_embedding(document, source, embedding, results, timings, seed=self.seed)
+        add_embedding(document, source, embedding, results, timings, seed=self.seed,
+                      neighbors=neighbors)
         summarize(document)
         if self.results_dir is not None:
             self._write(document, trainer, checkpoint)

@@ -20,6 +20,7 @@ from sklearn.preprocessing import StandardScaler
 from czbench._arrays import as_codes
 from czbench.errors import InputError
 from czbench.neighbors import KNNGraph
+from czbench.sampling import stratified_subset
 from czbench.tasks.base import DEFAULT_SEED, MetricResult, MetricSpec, Task
 from czbench.tasks.registry import register_task
 
@@ -95,6 +96,11 @@ class LabelPredictionTask(ClassifierOptions, Task):
     """Stratified k-fold (5, shuffled, seeded) cross-validation of ``lr``, ``knn`` and ``rf``
     classifiers predicting ``label_key``; classes under ``min_class_size`` cells are dropped.
 
+    ``max_cells`` (default ``None``: every cell) caps the cells cross-validated: a seeded,
+    label-stratified subsample of that size is drawn first (the cost of the random forest grows
+    faster than linearly in n). The number of cells used is recorded in ``resolved_``; the error
+    this adds is measured in ``benchmarks/bench_scale.py`` (docs/performance.md).
+
     Reports ``mean_fold_{accuracy,f1,precision,recall,auroc}`` per classifier (params
     ``{"classifier": name}``) and over all folds of all classifiers (params
     ``{"classifier": "MEAN(knn,lr,rf)"}``): 20 results with the default classifiers.
@@ -108,17 +114,26 @@ class LabelPredictionTask(ClassifierOptions, Task):
 
     def __init__(self, *, seed: int = DEFAULT_SEED, label_key: str = "cell_type",
                  n_folds: int = 5, min_class_size: int = 10,
-                 classifiers: tuple[str, ...] = CLASSIFIERS, n_jobs: int | None = -1) -> None:
+                 classifiers: tuple[str, ...] = CLASSIFIERS, n_jobs: int | None = -1,
+                 max_cells: int | None = None) -> None:
         super().__init__(seed=seed, label_key=label_key)
         self.n_folds = int(n_folds)
         self.min_class_size = int(min_class_size)
         self._set_classifiers(classifiers, n_jobs)
+        if max_cells is not None and (int(max_cells) != max_cells or max_cells < 2 * n_folds):
+            raise InputError(f"max_cells: expected an integer >= 2 x n_folds ({2 * n_folds}) or "
+                             f"None, got {max_cells!r}")
+        self.max_cells = None if max_cells is None else int(max_cells)
 
     def fold_table(self, embedding: Any, labels: Any) -> pd.DataFrame:
         """One row per (classifier, fold) with the five scores."""
         codes = as_codes(labels, embedding.shape[0], name=self.label_key)
         keep = filter_small_classes(codes, self.min_class_size)
-        x, y = embedding[np.flatnonzero(keep)], np.unique(codes[keep], return_inverse=True)[1]
+        rows = np.flatnonzero(keep)
+        if self.max_cells is not None and len(rows) > self.max_cells:
+            rows = rows[stratified_subset(codes[rows], self.max_cells, self.seed)]
+        self.resolved_ = {"n_cells": int(len(rows))}
+        x, y = embedding[rows], np.unique(codes[rows], return_inverse=True)[1]
         classes = np.unique(y)
         if len(classes) < 2:
             raise InputError(f"{self.label_key}: fewer than 2 classes have at least "

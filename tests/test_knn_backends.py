@@ -1,0 +1,77 @@
+"""kNN backends: the faiss IVF path against brute-force numpy, and the size-based choice."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from czbench.errors import InputError
+from czbench.neighbors import EXACT_MAX_CELLS, choose_backend, knn_graph, refine_distances
+
+
+def _mixture(n: int, d: int = 16, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0.0, 3.0, size=(8, d))
+    return (centres[rng.integers(0, 8, n)] + rng.normal(size=(n, d))).astype(np.float32)
+
+
+def _brute_force(x: np.ndarray, k: int) -> np.ndarray:
+    xx = x.astype(np.float64)
+    d2 = (xx * xx).sum(1)[:, None] + (xx * xx).sum(1)[None, :] - 2 * xx @ xx.T
+    np.fill_diagonal(d2, -1.0)
+    return np.argsort(d2, axis=1, kind="stable")[:, :k]
+
+
+def test_faiss_ivf_recall_self_first_and_true_distances():
+    x = _mixture(4000)
+    k = 30
+    knn = knn_graph(x, k, backend="faiss-ivf", seed=0)
+    assert knn.backend == "faiss-ivf"
+    assert knn.indices.shape == (4000, k)
+    np.testing.assert_array_equal(knn.indices[:, 0], np.arange(4000))
+    assert (knn.indices >= 0).all()
+    ref = _brute_force(x, k)
+    recall = np.mean([len(set(a) & set(b)) / k for a, b in zip(knn.indices, ref, strict=True)])
+    assert recall >= 0.97, recall
+    # the distances are those of the listed neighbours, in increasing order
+    direct = np.linalg.norm(x[knn.indices].astype(np.float64) - x[:, None, :], axis=2)
+    np.testing.assert_allclose(knn.distances, direct, rtol=0, atol=1e-3)
+    assert np.all(np.diff(knn.distances, axis=1) >= -1e-6)
+    # refining keeps the backend label
+    assert refine_distances(knn, x).backend == "faiss-ivf"
+
+
+def test_faiss_ivf_is_bit_for_bit_reproducible_and_seeded():
+    x = _mixture(3000, seed=1)
+    a = knn_graph(x, 15, backend="faiss-ivf", seed=3)
+    b = knn_graph(x, 15, backend="faiss-ivf", seed=3)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_array_equal(a.distances, b.distances)
+
+
+def test_faiss_ivf_rows_with_too_few_candidates_fall_back_to_exact():
+    # 3 far-apart tight groups of 50, k larger than any probed cell can hold
+    rng = np.random.default_rng(2)
+    x = np.concatenate([rng.normal(c, 0.01, size=(50, 4)) for c in (0.0, 100.0, 200.0)])
+    knn = knn_graph(x.astype(np.float32), 120, backend="faiss-ivf")
+    assert (knn.indices >= 0).all()
+    np.testing.assert_array_equal(knn.indices[:, 0], np.arange(150))
+    ref = _brute_force(x, 120)
+    assert all(set(a) == set(b) for a, b in zip(knn.indices[:, :50], ref[:, :50], strict=True))
+
+
+def test_backend_choice_by_size_and_device():
+    cpu = torch.device("cpu")
+    assert choose_backend(EXACT_MAX_CELLS, cpu) == "exact"
+    assert choose_backend(EXACT_MAX_CELLS + 1, cpu) == "faiss-ivf"
+    assert choose_backend(10 * EXACT_MAX_CELLS, torch.device("cuda")) == "exact"
+    assert choose_backend(10, cpu, "faiss-ivf") == "faiss-ivf"
+    with pytest.raises(InputError, match="knn backend"):
+        choose_backend(10, cpu, "annoy")
+
+
+def test_exact_backend_label():
+    x = _mixture(200)
+    assert knn_graph(x, 5).backend == "exact"
+    assert knn_graph(x, 5).head(3).backend == "exact"
