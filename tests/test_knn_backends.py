@@ -75,3 +75,12 @@ def test_exact_backend_label():
     x = _mixture(200)
     assert knn_graph(x, 5).backend == "exact"
     assert knn_graph(x, 5).head(3).backend == "exact"
+
+
+def test_default_device_is_the_tensors_own_else_cuda_when_available():
+    from czbench._arrays import resolve_device
+
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device(np.zeros((2, 2))).type == expected
+    assert resolve_device(torch.zeros(2, 2)).type == "cpu"
+    assert resolve_device(np.zeros((2, 2)), "cpu").type == "cpu"

@@ -143,3 +143,36 @@ def test_cli_runs_the_later_tasks_with_their_baselines(tmp_path):
     assert mean["baseline:observed"] > mean["baseline:no_change"]
     resolved = doc["tasks"]["perturbation_expression_prediction"]["resolved"]["42"]
     assert resolved["control"] == "non-targeting" and resolved["skipped"]
+
+
+def test_cli_task_options_grid_over_two_datasets_and_backed_mode(tmp_path, capsys):
+    from czbench.datasets.synthetic import gaussian_mixture
+
+    paths = []
+    for i, n in enumerate((300, 260)):
+        path = tmp_path / f"mix{i}.h5ad"
+        gaussian_mixture(n, 8, n_types=4, n_batches=2, seed=i).write_h5ad(path)
+        paths.append(path)
+    folder = tmp_path / "out"
+    args = ["run", "--dataset", f"{paths[0]},{paths[1]}", "--embedding", "obsm:X_emb",
+            "--task", "label_prediction,embedding", "--option",
+            'label_prediction.classifiers=["lr"]', "--option", "label_prediction.max_cells=200",
+            "--backed", "--output", str(folder), "--quiet"]
+    assert main(args) == 0
+    first = json.loads((folder / "mix0.json").read_text())
+    second = json.loads((folder / "mix1.json").read_text())
+    assert first["dataset"]["n_cells"] == 300 and second["dataset"]["n_cells"] == 260
+    options = first["tasks"]["label_prediction"]
+    assert options["max_cells"] == 200 and options["classifiers"] == ["lr"]
+    assert options["resolved"] == {"42": {"n_cells": 200}}
+    assert {r["params"]["classifier"] for r in first["results"]
+            if r["task"] == "label_prediction"} == {"lr", "MEAN(lr)"}
+    # a folder is needed for several datasets; a baseline needs X in memory
+    assert main([*args[:-3], "--output", str(tmp_path / "one.json"), "--quiet"]) == 2
+    assert "must be a folder" in capsys.readouterr().err
+    assert main(["run", "--dataset", str(paths[0]), "--embedding", "baseline:pca", "--backed",
+                 "--output", str(tmp_path / "b.json"), "--quiet"]) == 2
+    assert "backed" in capsys.readouterr().err
+    assert main(["run", "--dataset", str(paths[0]), "--option", "max_cells=3", "--quiet",
+                 "--output", str(tmp_path / "c.json")]) == 2
+    assert "TASK.KEY=VALUE" in capsys.readouterr().err

@@ -245,3 +245,37 @@ def test_nan_in_embedding(pbmc, task):
     bad[10, 3] = np.nan
     with pytest.raises(InputError):
         get_task(task).run(bad, obs)
+
+
+def test_label_prediction_max_cells_is_a_seeded_stratified_subsample(pbmc):
+    x, obs = pbmc
+    labels = obs["cell_type"].astype(str).to_numpy()
+    task = get_task("label_prediction", seed=5, classifiers=("lr",), max_cells=300)
+    capped = task.run(x, obs)
+    assert task.resolved_ == {"n_cells": 300}
+    assert task.options()["max_cells"] == 300
+    # the same as cross-validating the stratified subsample by hand (same folds, same model)
+    from czbench.sampling import stratified_subset
+
+    codes = pd.factorize(pd.Series(labels), sort=True)[0]
+    keep = np.flatnonzero(np.bincount(codes)[codes] >= 10)
+    rows = keep[stratified_subset(codes[keep], 300, 5)]
+    by_hand = get_task("label_prediction", seed=5, classifiers=("lr",),
+                       min_class_size=1).run(x[rows], obs.iloc[rows])
+    assert [r.to_dict() for r in capped] == [r.to_dict() for r in by_hand]
+    # class proportions kept (stratified), and the same seed draws the same cells
+    full = np.bincount(codes[keep]) / len(keep)
+    sub = np.bincount(codes[rows], minlength=len(full)) / 300
+    assert np.abs(full - sub).max() < 0.01
+    again = get_task("label_prediction", seed=5, classifiers=("lr",), max_cells=300)
+    assert [r.to_dict() for r in again.run(x, obs)] == [r.to_dict() for r in capped]
+    # above the number of cells it is the exact computation
+    uncapped = get_task("label_prediction", seed=5, classifiers=("lr",), max_cells=10_000)
+    exact = get_task("label_prediction", seed=5, classifiers=("lr",))
+    assert [r.to_dict() for r in uncapped.run(x, obs)] == [r.to_dict() for r in exact.run(x, obs)]
+
+
+@pytest.mark.parametrize("bad", [0, 9, 2.5, -1])
+def test_label_prediction_max_cells_rejects_bad_values(bad):
+    with pytest.raises(InputError, match="max_cells"):
+        get_task("label_prediction", max_cells=bad)
