@@ -57,17 +57,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--queries", type=int, default=2000)
+    parser.add_argument("--kinds", default="lowrank,isotropic")
+    parser.add_argument("--skip", default="", help="SIZE:KIND pairs to skip, comma-separated")
     parser.add_argument("--output", default="benchmarks/results/knn_recall.json")
     args = parser.parse_args()
     rows_out = []
     for n in (int(s) for s in args.sizes.split(",")):
-        for kind in ("lowrank", "isotropic"):
+        for kind in args.kinds.split(","):
+            if f"{n}:{kind}" in args.skip.split(","):
+                continue
             x = gaussian_mixture(n, 64, seed=0).obsm["X_emb"] if kind == "lowrank" \
                 else isotropic(n)
             start = time.perf_counter()
             approx = knn_graph(x, max(K), backend="faiss-ivf", seed=0)
             ivf_s = time.perf_counter() - start
-            row = {"n_cells": n, "data": kind, "nprobe": IVF_NPROBE,
+            row = {"n_cells": n, "data": kind, "nprobe_start": IVF_NPROBE,
+                   "nprobe_chosen": approx.nprobe, "recall_estimated": approx.recall,
                    "faiss_ivf_s": round(ivf_s, 1)}
             if n <= 200_000:
                 start = time.perf_counter()

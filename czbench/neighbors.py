@@ -6,10 +6,12 @@ Two backends, chosen by size (``backend="auto"``):
   float32) followed by ``topk``. Memory is O(block x n), time O(n^2 d). Used up to
   :data:`EXACT_MAX_CELLS` cells on CPU, and at any size on a GPU.
 * ``faiss-ivf`` (faiss-cpu ``IndexIVFFlat``): approximate, for larger n on CPU. ``nlist =
-  4 sqrt(n)`` coarse cells trained by seeded k-means on a seeded sample, ``nprobe = 64`` cells
-  searched per query; stored vectors are uncompressed, so the distances returned are exact for
-  the neighbours found. Recall against exact search is measured in
-  ``benchmarks/bench_knn_recall.py`` and documented in docs/performance.md.
+  4 sqrt(n)`` coarse cells trained by seeded k-means on a seeded sample; stored vectors are
+  uncompressed, so the distances returned are exact for the neighbours found. Before the full
+  search, recall@k is estimated on a seeded sample of 1,000 cells against brute force, and
+  ``nprobe`` (cells searched per query) doubles from 64 until that estimate reaches 0.95 (at most
+  256; a warning says when it cannot). The graph records ``nprobe`` and the estimate; recall
+  is measured in ``benchmarks/bench_knn_recall.py`` and documented in docs/performance.md.
 
 The distances of the chosen neighbours can be recomputed in float64 with
 :func:`refine_distances`, so they carry no cancellation error.
@@ -17,7 +19,8 @@ The distances of the chosen neighbours can be recomputed in float64 with
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -33,6 +36,11 @@ EXACT_MAX_CELLS = 100_000
 IVF_LISTS_PER_SQRT_N = 4
 IVF_NPROBE = 64
 IVF_TRAIN_PER_LIST = 64
+#: Before the full search, recall@k is estimated on a seeded sample of cells against brute
+#: force; nprobe doubles (up to IVF_MAX_NPROBE) until it reaches IVF_TARGET_RECALL.
+IVF_RECALL_SAMPLE = 1000
+IVF_TARGET_RECALL = 0.95
+IVF_MAX_NPROBE = 256
 BACKENDS = ("auto", "exact", "faiss-ivf")
 
 #: Distance-block budget in elements (block rows x n columns), about 256 MB of float32.
@@ -53,6 +61,16 @@ class KNNGraph:
     indices: np.ndarray
     distances: np.ndarray
     backend: str = "exact"
+    #: faiss-ivf only: lists searched per cell, and recall@k estimated on a sample of cells
+    nprobe: int | None = None
+    recall: float | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """``{"backend", "k"}`` plus ``nprobe`` and ``recall`` for approximate graphs."""
+        out: dict[str, Any] = {"backend": self.backend, "k": self.k}
+        if self.nprobe is not None:
+            out.update(nprobe=self.nprobe, recall=self.recall)
+        return out
 
     @property
     def n_cells(self) -> int:
@@ -66,7 +84,7 @@ class KNNGraph:
         """The graph restricted to the ``k`` nearest neighbours (self included)."""
         if k > self.k:
             raise InputError(f"k: the graph holds {self.k} neighbours, {k} were asked for")
-        return KNNGraph(self.indices[:, :k], self.distances[:, :k], self.backend)
+        return replace(self, indices=self.indices[:, :k], distances=self.distances[:, :k])
 
 
 def block_rows(n_columns: int, budget: int = BLOCK_ELEMENTS) -> int:
@@ -156,20 +174,51 @@ def _faiss_ivf_graph(x: np.ndarray, k: int, seed: int) -> KNNGraph:
     index.cp.seed = int(seed)
     index.train(train)
     index.add(x)
-    index.nprobe = min(IVF_NPROBE, n_lists)
+    xt = torch.from_numpy(x)
+    sq = (xt * xt).sum(dim=1)
+    sample = np.sort(rng.choice(n, size=min(n, IVF_RECALL_SAMPLE), replace=False))
+    truth = _exact_rows(xt, sq, sample, k)
+    nprobe = min(IVF_NPROBE, n_lists)
+    while True:
+        index.nprobe = nprobe
+        recall = _recall(index.search(x[sample], k)[1], truth)
+        if recall >= IVF_TARGET_RECALL or nprobe >= min(n_lists, IVF_MAX_NPROBE):
+            break
+        nprobe = min(2 * nprobe, n_lists, IVF_MAX_NPROBE)
+    if recall < IVF_TARGET_RECALL:
+        warnings.warn(f"kNN: faiss IVF reaches an estimated recall@{k} of {recall:.3f} at "
+                      f"nprobe {nprobe} on this embedding; pass backend='exact' "
+                      f"(--knn-backend exact) for exact neighbours", stacklevel=3)
     d2, idx = index.search(x, k)
     idx = idx.astype(np.int64)
     _self_first(idx, d2)
     missing = np.flatnonzero((idx < 0).any(axis=1))
     if missing.size:  # too few candidates in the probed cells: search those rows exactly
-        xt = torch.from_numpy(x)
-        sq = (xt * xt).sum(dim=1)
         for row in missing:
             values, ids = _exact_block(xt, sq, int(row), int(row) + 1, k)
             idx[row], d2[row] = ids.numpy()[0], values.numpy()[0]
     distances = np.sqrt(np.clip(d2.astype(np.float64), 0.0, None))
     distances[:, 0] = 0.0
-    return KNNGraph(idx, distances, "faiss-ivf")
+    return KNNGraph(idx, distances, "faiss-ivf", nprobe=int(nprobe), recall=round(recall, 4))
+
+
+def _exact_rows(x: torch.Tensor, sq: torch.Tensor, rows: np.ndarray, k: int) -> np.ndarray:
+    """Exact k-NN ids (self first) of the cells ``rows``, by brute force."""
+    out = []
+    for start in range(0, len(rows), 256):
+        chosen = torch.from_numpy(rows[start:start + 256])
+        d2 = torch.addmm(sq[None, :], x[chosen], x.T, beta=1.0, alpha=-2.0)
+        d2.add_(sq[chosen, None])
+        d2[torch.arange(len(chosen)), chosen] = -1.0
+        out.append(torch.topk(d2, k, dim=1, largest=False).indices.numpy())
+    return np.concatenate(out)
+
+
+def _recall(found: np.ndarray, truth: np.ndarray) -> float:
+    """Mean over rows of |found ∩ truth| / k."""
+    k = truth.shape[1]
+    return float(np.mean([len(set(a.tolist()) & set(b.tolist())) / k
+                          for a, b in zip(found, truth, strict=True)]))
 
 
 def _self_first(idx: np.ndarray, d2: np.ndarray) -> None:
@@ -204,4 +253,5 @@ def refine_distances(knn: KNNGraph, embedding: Any) -> KNNGraph:
     dist[:, 0] = 0.0
     order = torch.argsort(dist[:, 1:], dim=1, stable=True) + 1
     order = torch.cat([torch.zeros_like(order[:, :1]), order], dim=1)
-    return KNNGraph(idx.gather(1, order).numpy(), dist.gather(1, order).numpy(), knn.backend)
+    return replace(knn, indices=idx.gather(1, order).numpy(),
+                   distances=dist.gather(1, order).numpy())

@@ -57,7 +57,8 @@ class Scored(NamedTuple):
 
     results: list[MetricResult]
     timings: dict[str, float]
-    #: the shared kNN graph's ``{"backend", "k"}`` (None when no task needed one)
+    #: the shared kNN graph's ``{"backend", "k"}`` (+ ``nprobe``, ``recall`` when approximate;
+    #: None when no task needed one)
     neighbors: dict[str, Any] | None
 
 
@@ -88,7 +89,7 @@ def score_embedding(values: Any, obs: pd.DataFrame, tasks: Sequence[Task], *,
             start = time.perf_counter()
             knn = knn_graph(dense, need_k, backend=knn_backend, seed=seed)
             step["knn_graph"] = round(time.perf_counter() - start, 4)
-            built = {"backend": knn.backend, "k": knn.k}
+            built = knn.describe()
         start = time.perf_counter()
         task_results = task.run(values if task.accepts_sparse else dense, obs, knn=knn)
         step[task.name] = round(time.perf_counter() - start, 4)
@@ -96,7 +97,7 @@ def score_embedding(values: Any, obs: pd.DataFrame, tasks: Sequence[Task], *,
         results += task_results
         if on_task_done:
             on_task_done(task.name, task_results, step, built)
-    neighbors = None if knn is None else {"backend": knn.backend, "k": knn.k}
+    neighbors = None if knn is None else knn.describe()
     return Scored(results, timings, neighbors)
 
 

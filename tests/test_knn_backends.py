@@ -84,3 +84,34 @@ def test_default_device_is_the_tensors_own_else_cuda_when_available():
     assert resolve_device(np.zeros((2, 2))).type == expected
     assert resolve_device(torch.zeros(2, 2)).type == "cpu"
     assert resolve_device(np.zeros((2, 2)), "cpu").type == "cpu"
+
+
+def _isotropic(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (rng.normal(0.0, 0.6, size=(8, 16))[rng.integers(0, 8, n)]
+            + rng.normal(size=(n, 16))).astype(np.float32)
+
+
+def test_faiss_ivf_raises_nprobe_until_the_estimated_recall_is_reached(monkeypatch):
+    import czbench.neighbors as nb
+
+    monkeypatch.setattr(nb, "IVF_NPROBE", 1)
+    monkeypatch.setattr(nb, "IVF_TARGET_RECALL", 0.97)
+    x = _isotropic(4000)
+    knn = knn_graph(x, 20, backend="faiss-ivf")
+    assert knn.nprobe > 1 and knn.recall >= 0.97
+    true_recall = np.mean([len(set(a) & set(b)) / 20 for a, b in
+                           zip(knn.indices, _brute_force(x, 20), strict=True)])
+    assert abs(true_recall - knn.recall) < 0.02  # the sample estimate is honest
+    assert knn.describe() == {"backend": "faiss-ivf", "k": 20, "nprobe": knn.nprobe,
+                              "recall": knn.recall}
+
+
+def test_faiss_ivf_warns_when_the_recall_target_is_out_of_reach(monkeypatch):
+    import czbench.neighbors as nb
+
+    monkeypatch.setattr(nb, "IVF_NPROBE", 1)
+    monkeypatch.setattr(nb, "IVF_MAX_NPROBE", 1)
+    with pytest.warns(UserWarning, match="estimated recall@20"):
+        knn = knn_graph(_isotropic(4000), 20, backend="faiss-ivf")
+    assert knn.nprobe == 1 and knn.recall < nb.IVF_TARGET_RECALL
