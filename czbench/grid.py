@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,8 @@ class CellJob:
     backed: bool = False
     #: embedding spec per position (str specs, or arrays given through the Python API)
     specs: list[Any] = field(default_factory=list)
+    #: unique per run: keys the per-process caches, so two runs never share task instances
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 # -- worker side -------------------------------------------------------------------------------
@@ -60,11 +63,10 @@ _TASKS: dict[tuple, list[Task]] = {}
 _RESOLVED: dict[tuple, Any] = {}
 
 
-def remember_embedding(dataset_key: str, adata: ad.AnnData, position: int, seed: int,
-                       values: Any) -> None:
+def remember_embedding(token: str, position: int, seed: int, values: Any) -> None:
     """Keep an embedding the driver already computed (a baseline checked before the run) for
-    the in-process cell that needs it, so it is not computed twice."""
-    _RESOLVED[(dataset_key, id(adata), position, seed)] = values
+    the in-process cell of run ``token`` that needs it, so it is not computed twice."""
+    _RESOLVED[(token, position, seed)] = values
 
 
 def _dataset(job: CellJob, dataset: Any) -> ad.AnnData:
@@ -72,7 +74,7 @@ def _dataset(job: CellJob, dataset: Any) -> ad.AnnData:
 
     if isinstance(dataset, ad.AnnData):
         return dataset
-    key = (str(dataset), job.label_key, job.batch_key)
+    key = (job.token, str(dataset))
     if key not in _LOADED:
         _LOADED.clear()  # one dataset per worker at a time keeps memory flat
         _LOADED[key] = prepare_dataset(dataset, job.label_key, job.batch_key, job.backed)
@@ -80,7 +82,7 @@ def _dataset(job: CellJob, dataset: Any) -> ad.AnnData:
 
 
 def _tasks(job: CellJob, adata: ad.AnnData, seed: int) -> list[Task]:
-    key = (job.dataset_key, id(adata), seed)
+    key = (job.token, seed)
     if key not in _TASKS:
         if len(_TASKS) > 16:
             _TASKS.clear()
@@ -97,12 +99,12 @@ def resolve_cell_embedding(job: CellJob, adata: ad.AnnData, cell: Cell) -> Any:
     from czbench.controls import control_embeddings
     from czbench.runner import resolve_embedding
 
-    kept = _RESOLVED.pop((job.dataset_key, id(adata), cell.position, cell.seed), None)
+    kept = _RESOLVED.pop((job.token, cell.position, cell.seed), None)
     if kept is not None:
         return kept
     spec = job.specs[cell.position]
     if isinstance(spec, str) and spec.startswith("control:"):
-        key = (job.dataset_key, id(adata), cell.seed)
+        key = (job.token, cell.seed)
         if key not in _CONTROLS:
             _CONTROLS.clear()
             _CONTROLS[key] = control_embeddings(adata, seed=cell.seed)
@@ -241,15 +243,14 @@ def execute(jobs: Sequence[CellJob], datasets: Sequence[Any], cells: Sequence[Ce
             on_step(label, state["done"], total)
 
     if scheduler is None:
-        for cell in todo:
-            job = jobs[cell.dataset]
-            label = f"seed {cell.seed} · {cell.source}"
-            if on_step:
-                on_step(f"{label} · loading", state["done"] + 1, total)
-            records = score_cell(job, datasets[cell.dataset], cell, tuple(found[cell]),
-                                 record_dir(cell))
-            found[cell].update({r["task"]: r for r in records})
-            progress(f"{label} · done", len(records))
+        try:
+            _run_serial(jobs, datasets, todo, found, record_dir, on_step, progress, state,
+                        total)
+        finally:  # free this run's cached tasks, controls and baselines
+            tokens = {job.token for job in jobs}
+            for cache in (_TASKS, _CONTROLS, _RESOLVED):
+                for key in [k for k in cache if k[0] in tokens]:
+                    del cache[key]
         return found
 
     client, owned = _client(scheduler, n_workers)
@@ -272,6 +273,22 @@ def execute(jobs: Sequence[CellJob], datasets: Sequence[Any], cells: Sequence[Ce
             if cluster is not None:
                 cluster.close()
     return found
+
+
+def _run_serial(jobs: Sequence[CellJob], datasets: Sequence[Any], todo: Sequence[Cell],
+                found: dict[Cell, dict[str, dict[str, Any]]],
+                record_dir: Callable[[Cell], str | None],
+                on_step: Callable[[str, int, int], None] | None,
+                progress: Callable[[str, int], None], state: dict[str, int],
+                total: int) -> None:
+    for cell in todo:
+        label = f"seed {cell.seed} · {cell.source}"
+        if on_step:
+            on_step(f"{label} · loading", state["done"] + 1, total)
+        records = score_cell(jobs[cell.dataset], datasets[cell.dataset], cell,
+                             tuple(found[cell]), record_dir(cell))
+        found[cell].update({r["task"]: r for r in records})
+        progress(f"{label} · done", len(records))
 
 
 def _client(scheduler: Any, n_workers: int | None) -> tuple[Any, bool]:

@@ -7,6 +7,7 @@ needs) and hand it to every task, time each step, and assemble the results docum
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -234,6 +235,7 @@ def _plan(index: int, dataset: Any, embeddings: Sequence[Any] | None,
     if not specs and not controls:
         raise InputError("embedding: no embedding to benchmark")
     key = str(dataset) if isinstance(dataset, str | Path) else f"anndata#{index}"
+    token = uuid.uuid4().hex
     sources, hashes = [], []
     for position, spec in enumerate(specs):  # check every embedding before any work
         source, values = resolve_embedding(spec, adata, seed=seeds[0])
@@ -241,7 +243,7 @@ def _plan(index: int, dataset: Any, embeddings: Sequence[Any] | None,
         if _is_baseline(spec):  # recomputed per seed; the first seed's is kept for its cell
             hashes.append(None)
             if not distributed:
-                remember_embedding(key, adata, position, seeds[0], values)
+                remember_embedding(token, position, seeds[0], values)
         else:
             hashes.append(sha256_array(getattr(values, "X", values)))
     if controls:
@@ -250,7 +252,7 @@ def _plan(index: int, dataset: Any, embeddings: Sequence[Any] | None,
         sources += [f"control:{c}" for c in names]
     job = CellJob(dataset_key=key, label_key=label_key, batch_key=batch_key, tasks=tasks,
                   task_options=task_options, defaults=defaults, columns=columns,
-                  knn_backend=knn_backend, backed=backed, specs=specs)
+                  knn_backend=knn_backend, backed=backed, specs=specs, token=token)
     cells = [Cell(index, s, position, source) for s in seeds
              for position, source in enumerate(sources)]
     meta = adata.uns.get("czbench", {})

@@ -121,3 +121,15 @@ def test_killed_cli_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in kept} == stamps  # finished ones not recomputed
     assert len(list(run_dir.glob("cells/*/*/*/*.json"))) == total
     assert strip_volatile(read_json(output)) == strip_volatile(read_json(reference))
+
+
+def test_consecutive_runs_on_one_anndata_do_not_share_cached_tasks():
+    adata = gaussian_mixture(300, 8, n_types=4, n_batches=2, seed=5)
+    first = benchmark(adata, ["obsm:X_emb"], ["embedding"], seed=0)
+    second = benchmark(adata, ["obsm:X_emb"], ["clustering"], seed=0)
+    third = benchmark(adata, ["obsm:X_emb"], ["clustering"], seed=0,
+                      task_options={"clustering": {"resolution": 0.2}})
+    assert {r["task"] for r in first.document["results"]} == {"embedding"}
+    assert {r["task"] for r in second.document["results"]} == {"clustering"}
+    assert third.document["tasks"]["clustering"]["resolution"] == 0.2
+    assert second.document["results"] != third.document["results"]
