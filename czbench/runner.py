@@ -240,12 +240,12 @@ def _plan(index: int, dataset: Any, embeddings: Sequence[Any] | None,
     for position, spec in enumerate(specs):  # check every embedding before any work
         source, values = resolve_embedding(spec, adata, seed=seeds[0])
         sources.append(source)
-        if _is_baseline(spec):  # recomputed per seed; the first seed's is kept for its cell
-            hashes.append(None)
-            if not distributed:
-                remember_embedding(token, position, seeds[0], values)
-        else:
-            hashes.append(sha256_array(getattr(values, "X", values)))
+        # baselines are recomputed per seed (the first seed's is kept for its cell); a fixed
+        # embedding is the same for every seed, so in-process cells reuse what was read here
+        hashes.append(None if _is_baseline(spec) else sha256_array(getattr(values, "X", values)))
+        if not distributed:
+            for run_seed in seeds[:1] if _is_baseline(spec) else seeds:
+                remember_embedding(token, position, run_seed, values)
     if controls:
         names = [c for c in CONTROLS if c != "shuffled_within_batch" or "batch" in adata.obs]
         specs += [f"control:{c}" for c in names]
