@@ -39,7 +39,6 @@ def _dataset(tmp_path: Path, name: str, n: int, seed: int) -> tuple[Path, Path]:
 
 
 def test_dask_local_cluster_gives_the_serial_results(tmp_path):
-    pytest.importorskip("dask.distributed")
     a, _ = _dataset(tmp_path, "a", 500, 0)
     b, _ = _dataset(tmp_path, "b", 400, 1)
     kwargs = dict(embeddings=["obsm:X_emb"], tasks=TASKS, seeds=[0, 1], controls=True,
