@@ -1,4 +1,4 @@
-"""Prepared GPU check of the torch metric path (issue #6): exact kNN and exact silhouette.
+"""Prepared GPU check of the torch metric path: exact kNN and exact silhouette.
 
 Times ``knn_graph`` (exact, k = 15 and 200), ``silhouette_samples`` and ``batch_silhouette`` at
 N cells x 64 dims on a device (default: CUDA), and checks the device values against the CPU path

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from czbench.datasets.synthetic import gaussian_mixture
-from czbench.neighbors import IVF_NPROBE, knn_graph
+from czbench.neighbors import knn_graph
+from czbench.neighbors.faiss_ivf import IVF_NPROBE
 
 K = (15, 200)  # the clustering graph and the entropy (largest k the core tasks use)
 

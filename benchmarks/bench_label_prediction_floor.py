@@ -16,7 +16,7 @@ from bench_tasks import mixture
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
-from czbench.tasks.label_prediction import CLASSIFIERS, make_classifier
+from czbench.tasks.classification import CLASSIFIERS, make_classifier
 
 
 def main() -> None:

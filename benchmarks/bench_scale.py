@@ -34,7 +34,7 @@ STEPS = ("knn_graph", *TASKS)
 def run_one(n: int, max_cells: int) -> dict:
     """Score one size in this process; returns timings, values and peak RSS."""
     from czbench.datasets.synthetic import gaussian_mixture
-    from czbench.runner import benchmark
+    from czbench.run import benchmark
 
     start = time.perf_counter()
     adata = gaussian_mixture(n, 64, n_types=12, n_batches=4, seed=0)
@@ -67,6 +67,7 @@ def max_cells_error(n: int, max_cells: int, seeds: list[int]) -> dict:
     The scale run's mixture is separable (every classifier scores 1.0, so any subsample would
     look exact); this uses overlapping types (centre_scale 0.3, noise 1.0: lr ~0.55 and knn
     ~0.81 accuracy at 6k cells), where a subsample can cost accuracy."""
+    from czbench.context import RunContext
     from czbench.datasets.synthetic import gaussian_mixture
     from czbench.tasks import get_task
 
@@ -77,9 +78,9 @@ def max_cells_error(n: int, max_cells: int, seeds: list[int]) -> dict:
     for seed in seeds:
         out = {}
         for cap in (None, max_cells):
-            task = get_task("label_prediction", seed=seed, max_cells=cap)
+            task = get_task("label_prediction", max_cells=cap)
             start = time.perf_counter()
-            results = task.run(x, adata.obs)
+            results = task.run(x, adata.obs, context=RunContext(seed=seed))
             seconds = time.perf_counter() - start
             out[str(cap)] = {"seconds": round(seconds, 1), "values": {
                 f"{r.metric}[{r.params['classifier']}]": r.value for r in results}}

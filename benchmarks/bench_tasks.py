@@ -20,7 +20,7 @@ import sys
 import time
 
 TASKS = ("clustering", "embedding", "label_prediction", "batch_integration")
-#: cz-benchmarks 0.15.1 on this 2-core machine at 20k cells (issue #2), seconds
+#: cz-benchmarks 0.15.1 on this 2-core machine at 20k cells, seconds (docs/performance.md)
 REFERENCE_20K = {"clustering": 44, "embedding": 11, "label_prediction": 60,
                  "batch_integration": 23}
 
@@ -42,7 +42,7 @@ def mixture(n: int, dims: int = 64, n_types: int = 12, n_batches: int = 4, seed:
 
 
 def worker(n: int, task: str) -> dict:
-    from czbench.runner import benchmark
+    from czbench.run import benchmark
     from czbench.tasks import get_task
 
     x, obs = mixture(n)

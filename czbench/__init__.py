@@ -3,6 +3,10 @@
 >>> import czbench
 >>> result = czbench.benchmark("pbmc_3chemistries_symphony", ["baseline:pca"])  # doctest: +SKIP
 >>> result.write_json("results.json")                                          # doctest: +SKIP
+
+Layers (docs/architecture.md), each importing only those below it: ``metrics`` (and
+``neighbors``, ``graph``) -> ``tasks`` -> ``run`` -> front doors (``cli``, ``callbacks`` +
+``datamodules``, ``estimators``, ``report``); ``datasets`` and ``baselines`` feed the run.
 """
 
 from __future__ import annotations
@@ -12,16 +16,18 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "benchmark": ("czbench.runner", "benchmark"),
-    "BenchmarkResult": ("czbench.runner", "BenchmarkResult"),
+    "benchmark": ("czbench.run", "benchmark"),
+    "benchmark_grid": ("czbench.run", "benchmark_grid"),
+    "BenchmarkResult": ("czbench.run", "BenchmarkResult"),
+    "RunContext": ("czbench.context", "RunContext"),
     "get_task": ("czbench.tasks", "get_task"),
     "list_tasks": ("czbench.tasks", "list_tasks"),
     "MetricResult": ("czbench.tasks", "MetricResult"),
     "InputError": ("czbench.errors", "InputError"),
     "CZBenchError": ("czbench.errors", "CZBenchError"),
 }
-_SUBMODULES = ("datasets", "metrics", "tasks", "baselines", "neighbors", "graph", "results",
-               "runner")
+_SUBMODULES = ("baselines", "callbacks", "context", "datamodules", "datasets", "estimators",
+               "graph", "metrics", "neighbors", "report", "run", "tasks")
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,4 @@
-"""Errors czbench raises for bad input: one line, naming the field and what was expected."""
+"""Errors czbench raises: one line, naming the field and what was expected."""
 
 
 class CZBenchError(ValueError):
@@ -7,3 +7,11 @@ class CZBenchError(ValueError):
 
 class InputError(CZBenchError):
     """An input field does not hold what the task or dataset needs."""
+
+
+class MetricError(CZBenchError):
+    """A metric could not be computed on these inputs (e.g. it evaluated to NaN)."""
+
+
+class CZBenchWarning(UserWarning):
+    """Something czbench computed is defined but may mislead (recorded in results files)."""

@@ -17,7 +17,7 @@ import igraph as ig
 import numpy as np
 import scipy.sparse as sp
 
-from czbench.neighbors import KNNGraph
+from czbench.neighbors.graph import KNNGraph
 
 _SMOOTH_K_TOLERANCE = 1e-5
 _MIN_K_DIST_SCALE = 1e-3

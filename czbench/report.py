@@ -15,8 +15,10 @@ import numpy as np
 import pandas as pd
 
 from czbench.errors import InputError
-from czbench.results import read_json
-from czbench.summary import BATCH, BIO
+from czbench.run.document import read_json
+from czbench.run.summary import BATCH, BIO
+from czbench.utils.io import atomic_write_text
+from czbench.utils.params import format_params
 
 AGGREGATES = ("avg_bio", "scib_overall", "mean_normalized")
 
@@ -57,8 +59,7 @@ def load_runs(paths: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
             frame["dataset"] = doc["dataset"]["name"]
             out.append(frame)
     summary = pd.concat(summaries, ignore_index=True)
-    summary["params"] = summary["params"].map(
-        lambda p: ", ".join(f"{k}={v}" for k, v in sorted(p.items())))
+    summary["params"] = summary["params"].map(format_params)
     return summary, pd.concat(aggregates, ignore_index=True)
 
 
@@ -182,8 +183,8 @@ def write_report(paths: Sequence[str | Path], output: str | Path, *,
         html += [f"<h2>{task}</h2><img src='{task}.png'>", table.to_html()]
     md += ["\n## Aggregates\n\n![summary](summary.png)\n\n", markdown_table(agg_table), "\n"]
     html += ["<h2>Aggregates</h2>", agg_table.to_html(), "</body></html>"]
-    targets[0].write_text("".join(md))
-    targets[1].write_text("".join(html))
+    atomic_write_text(targets[0], "".join(md))
+    atomic_write_text(targets[1], "".join(html))
     _summary_figure(summary, aggregates, targets[2])
     for task in tables:
         _bars(summary, task, output / f"{task}.png")

@@ -41,14 +41,32 @@ def test_pca_baseline_is_bit_for_bit_reproducible():
     assert np.array_equal(baseline("pca", adata, seed=3), baseline("pca", adata, seed=3))
 
 
-def test_scaled_data_is_refused_not_renormalised():
-    adata = ds.load("pbmc68k_reduced")
-    with pytest.raises(InputError, match="not raw counts.*obsm:X_pca"):
+def _as_registered(adata):
+    return adata
+
+
+def _as_unregistered(adata):
+    # the same data with no registry declaration of where its counts are
+    return ds.from_anndata(adata, name=adata.uns["czbench"]["name"])
+
+
+SOURCES = [pytest.param(_as_registered, id="registered"),
+           pytest.param(_as_unregistered, id="from_anndata")]
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_scaled_data_is_refused_not_renormalised(source):
+    # refused, saying the data are not counts and naming the embedding the dataset ships
+    # (docs/spec.md#baselines-and-controls: scaled or log data are refused)
+    adata = source(ds.load("pbmc68k_reduced"))
+    with pytest.raises(InputError, match=r"no(t)? raw counts.*obsm:X_pca"):
         baseline("pca", adata)
 
 
-def test_counts_layer_is_preferred_over_processed_x():
-    adata = ds.load("pbmc_3chemistries_symphony")
+@pytest.mark.parametrize("source", SOURCES)
+def test_counts_layer_is_preferred_over_processed_x(source):
+    # docs/spec.md#baselines-and-controls: raw counts are layers["counts"] if present, else X
+    adata = source(ds.load("pbmc_3chemistries_symphony"))
     expected = baseline("pca", adata, seed=1)
     adata.layers["counts"] = adata.X.copy()
     adata.X = adata.layers["lognorm_original"]

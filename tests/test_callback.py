@@ -175,6 +175,7 @@ def test_collector_deduplicates_and_sorts_by_index():
     assert out["cell_type"].tolist() == [10, 20, 30]
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_equal_one_process(tmp_path):
     outputs = {}
     for devices in (1, 2):
@@ -192,3 +193,62 @@ def test_ddp_two_processes_equal_one_process(tmp_path):
     for name, value in single["results"].items():
         assert ddp["results"][name] == pytest.approx(value, abs=1e-6), name
     assert np.isfinite(list(ddp["results"].values())).all()
+
+
+# -- state, names, context ----------------------------------------------------------------------
+def test_two_callbacks_keep_separate_state_in_a_checkpoint():
+    bio = BenchmarkCallback(["embedding"])
+    mixing = BenchmarkCallback(["batch_integration"])
+    same = BenchmarkCallback(["embedding"])
+    assert bio.state_key != mixing.state_key
+    assert bio.state_key == same.state_key
+    assert BenchmarkCallback(["embedding"], log_prefix="val_bench").state_key != bio.state_key
+
+
+def test_logged_names_are_safe_for_every_lightning_logger(small_dm, tmp_path):
+    """MLflow allows only [A-Za-z0-9_./ -] in metric names; 'MEAN(knn,lr,rf)' used to be
+    logged raw. Every name is checked against that rule, and through a real CSVLogger."""
+    import re
+
+    from lightning.pytorch.loggers import CSVLogger
+
+    callback = BenchmarkCallback(["label_prediction", "embedding"],
+                                 task_options={"label_prediction": {"classifiers": ("lr", "knn")}})
+    trainer = L.Trainer(accelerator="cpu", devices=1, logger=CSVLogger(tmp_path, name="csv"),
+                        enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, callbacks=[callback])
+    trainer.validate(_WithEmbed(small_dm.n_genes, "none"), datamodule=small_dm, verbose=False)
+    names = [callback.log_name(r) for r in callback.results_]
+    assert len(set(names)) == len(names) == 16  # 3 x 5 label scores + the silhouette
+    assert all(re.fullmatch(r"[A-Za-z0-9_./-]+", n) for n in names), names
+    assert "czbench/label_prediction/mean_fold_accuracy/MEAN_knn_lr" in names
+    header = next((tmp_path / "csv").rglob("metrics.csv")).read_text().splitlines()[0]
+    assert "czbench/label_prediction/mean_fold_f1/MEAN_knn_lr" in header.split(",")
+
+
+def test_the_callback_threads_its_context_and_records_clean_options(small_dm, monkeypatch):
+    import czbench.callbacks.benchmark as callback_code
+
+    seen = []
+    real = callback_code.score_input
+
+    def spy(values, obs, tasks, context, **kwargs):
+        seen.append(context)
+        return real(values, obs, tasks, context, **kwargs)
+
+    monkeypatch.setattr(callback_code, "score_input", spy)
+    callback = BenchmarkCallback(["label_prediction"], seed=5, knn_backend="exact",
+                                 task_options={"label_prediction": {"classifiers": ("lr",)}})
+    _validate(_WithEmbed(small_dm.n_genes, "none"), callback, small_dm)
+    assert [(c.seed, c.knn_backend, c.device) for c in seen] == [(5, "exact", "cpu")]
+    document = callback.document_
+    assert document["context"] == {"knn_backend": "exact", "device": "cpu"}
+    assert document["seeds"] == [5]
+    options = document["tasks"]["label_prediction"]
+    assert "resolved_" not in options and "seed" not in options and "n_jobs" not in options
+    assert document["embeddings"][0]["resolved"]["label_prediction"]["n_cells"] > 0
+
+
+def test_the_callback_refuses_tasks_that_score_expression():
+    with pytest.raises(InputError, match="scores expression predictions"):
+        BenchmarkCallback(["perturbation_expression_prediction"])

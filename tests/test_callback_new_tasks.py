@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from czbench.callbacks import BenchmarkCallback
+from czbench.context import RunContext
 from czbench.datamodules import AnnDataModule
 from czbench.tasks import get_task
 
@@ -48,5 +49,6 @@ def test_callback_scores_later_tasks_like_the_core(dataset, tasks, options):
         emb = module.proj(dm.collate(val.tolist())["x"]).numpy()
     obs = dm.adata.obs.iloc[val].reset_index(drop=True)
     for name in tasks:
-        for r in get_task(name, seed=0, **options.get(name, {})).run(emb, obs):
+        task = get_task(name, **options.get(name, {}))
+        for r in task.run(emb, obs, context=RunContext(seed=0)):
             assert logged[callback.log_name(r)] == pytest.approx(r.value, abs=1e-6)

@@ -1,5 +1,6 @@
 """Cross-species tasks: independent references (metrics called directly, brute-force entropy,
-plain scikit-learn fits), properties, errors, the estimators, and the real dataset."""
+plain scikit-learn fits), properties, errors, the shared classification core, the estimators,
+and the real dataset."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_limits
 
-from czbench._estimators_cross_species import (
+import czbench.tasks.classification as classification
+from czbench.context import RunContext
+from czbench.errors import InputError
+from czbench.estimators import (
     CrossSpeciesIntegrationBenchmark,
     CrossSpeciesLabelPredictionBenchmark,
 )
-from czbench.errors import InputError
 from czbench.metrics import batch_silhouette, entropy_per_cell
 from czbench.tasks import get_task
 from czbench.tasks.cross_species import ortholog_pca_baseline, pseudobulk, stack_species
@@ -105,7 +108,8 @@ def _values(results, metric, **params):
 @pytest.fixture(scope="module")
 def lp_results(data):
     x, obs = data
-    return get_task(LP, classifiers=("lr", "knn"), min_class_size=5, seed=3).run(x, obs)
+    return get_task(LP, classifiers=("lr", "knn"), min_class_size=5).run(
+        x, obs, context=RunContext(seed=3))
 
 
 def test_label_prediction_layout(lp_results):
@@ -146,8 +150,8 @@ def test_within_species_equals_label_prediction_task(data, lp_results):
     x, obs = data
     for species in ("human", "mouse"):
         cells = (obs["species"] == species).to_numpy()
-        ref = get_task("label_prediction", classifiers=("lr", "knn"), min_class_size=5,
-                       seed=3).run(x[cells], obs[cells])
+        ref = get_task("label_prediction", classifiers=("lr", "knn"),
+                       min_class_size=5).run(x[cells], obs[cells], context=RunContext(seed=3))
         for r in ref:
             got = _values(lp_results, r.metric, train_species=species, test_species=species,
                           classifier=r.params["classifier"])
@@ -157,15 +161,16 @@ def test_within_species_equals_label_prediction_task(data, lp_results):
 def test_grouped_cv_keeps_each_donor_in_one_fold(data):
     x, obs = data
     task = get_task(LP, sample_key="donor", n_folds=2, classifiers=("lr",), min_class_size=5)
-    splitter = task.cv_splitter()
+    splitter = task.cv_splitter(42)  # the run's seed
     assert isinstance(splitter, StratifiedGroupKFold)
     assert (splitter.n_splits, splitter.shuffle, splitter.random_state) == (2, True, 42)
     rows, labels, samples = task.species_data(x, obs, "human", {"A", "B", "C", "D"})
     assert len(rows) == 160
     for train, test in splitter.split(rows, labels, groups=samples):
         assert not set(samples[train]) & set(samples[test])
-    table = task.cv_table(rows, labels, samples)
-    assert len(table) == 2  # one lr row per fold
+    tables = {(a, b): table for a, b, table in task.pair_tables(x, obs, 42)}
+    assert len(tables[("human", "human")]) == 2  # one lr row per fold
+    assert len(tables[("human", "mouse")]) == 1  # one lr row for the single split
     results = task.run(x, obs)
     assert task.required_columns == ["cell_type", "species", "donor"]
     assert all(0 <= r.value <= 1 for r in results)
@@ -207,6 +212,8 @@ def test_errors(data):
         with pytest.raises(InputError, match="at least 2 species") as err:
             get_task(name).run(x[human], obs[human])
         assert "\n" not in str(err.value)
+        with pytest.raises(InputError, match="^seed: the seed belongs to the run"):
+            get_task(name, seed=3)
     disjoint = obs.assign(cell_type=obs["species"] + obs["cell_type"])
     with pytest.raises(InputError, match="no cell type occurs in two or more species"):
         get_task(INTEG).run(x, disjoint)
@@ -228,6 +235,28 @@ def test_errors(data):
         stack_species({"h": np.zeros((3, 4)), "m": np.zeros((2, 4))}, {"h": o["h"], "m": o["h"]})
     with pytest.raises(InputError, match="at least 2 species, got 1"):
         stack_species({"h": e["h"]}, {"h": o["h"]})
+
+
+# -- one classification core ------------------------------------------------------------------
+def test_label_prediction_tasks_share_the_classification_core(data, monkeypatch):
+    """Regression: ``cross_species_label_prediction`` and ``label_prediction`` score every split
+    through the one core, ``czbench.tasks.classification.classification_scores``."""
+    x, obs = data
+    calls = {"n": 0}
+    original = classification.classification_scores
+
+    def counting(*args, **kwargs):
+        calls["n"] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(classification, "classification_scores", counting)
+    human = (obs["species"] == "human").to_numpy()
+    get_task("label_prediction", classifiers=("lr",), min_class_size=5).run(
+        x[human], obs[human], context=RunContext(seed=0))
+    assert calls["n"] == 5  # 1 classifier x 5 folds
+    calls["n"] = 0
+    get_task(LP, classifiers=("lr",), min_class_size=5).run(x, obs, context=RunContext(seed=0))
+    assert calls["n"] == 2 * 5 + 2  # 2 species x 5 folds, plus 2 transfers
 
 
 # -- estimators -------------------------------------------------------------------------------
@@ -288,7 +317,8 @@ def test_estimators_equal_tasks(data):
 
     lp = CrossSpeciesLabelPredictionBenchmark(classifiers=("lr", "knn"), min_class_size=5,
                                               random_state=3).fit(x, y, species=species)
-    ref = get_task(LP, classifiers=("lr", "knn"), min_class_size=5, seed=3).run(x, obs)
+    ref = get_task(LP, classifiers=("lr", "knn"), min_class_size=5).run(
+        x, obs, context=RunContext(seed=3))
     assert lp.results_.to_dict("records") == [r.to_dict() for r in ref]
     cross = [r.value for r in ref if r.metric == "mean_fold_accuracy"
              and r.params["classifier"] == "MEAN(knn,lr)"
@@ -306,7 +336,7 @@ def test_estimators_equal_tasks(data):
 # -- the real dataset -------------------------------------------------------------------------
 def test_pancreas_through_the_runner():
     import czbench.datasets as datasets
-    from czbench.runner import benchmark
+    from czbench.run import benchmark
 
     adata = datasets.load("pancreas_baron_human_mouse")
     emb = ortholog_pca_baseline(adata, 42)

@@ -211,7 +211,7 @@ def test_split_key_column_is_honoured(with_split_column):
     adata, values = with_split_column
     module = AnnDataModule(adata, split_key="my_split", seed=SEED, batch_size=100)
     for split in ("train", "val", "test"):
-        seen = torch.cat([b["index"] for b in module._loader(split, shuffle=False)]).numpy()
+        seen = torch.cat([b["index"] for b in module._split_loader(split, shuffle=False)]).numpy()
         np.testing.assert_array_equal(np.sort(seen), np.flatnonzero(values == split))
 
 
@@ -291,8 +291,9 @@ def test_gene_list_with_normalize_uses_totals_over_all_genes(dm_norm, scanpy_nor
 
 
 def test_all_genes_missing_raises():
+    module = AnnDataModule(NAME, genes=["NOPE_1", "NOPE_2"])  # nothing is read yet
     with pytest.raises(InputError, match="genes"):
-        AnnDataModule(NAME, genes=["NOPE_1", "NOPE_2"])
+        module.setup()
 
 
 # -- backed -----------------------------------------------------------------------------------
@@ -354,6 +355,60 @@ def test_num_workers_two_gives_same_val_batches(dm):
             torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
 
 
+def test_nothing_is_read_in_init(monkeypatch, tmp_path):
+    import czbench.datamodules.anndata_module as module_code
+
+    calls = []
+    real = module_code.load
+    monkeypatch.setattr(module_code, "load", lambda *a, **k: calls.append(a) or real(*a, **k))
+    module = AnnDataModule(NAME, batch_size=64, seed=SEED)
+    assert calls == []
+    module.setup("fit")
+    module.setup("validate")  # read once
+    assert len(calls) == 1
+    with pytest.raises(InputError, match="is neither a registered dataset"):
+        AnnDataModule(str(tmp_path / "missing.h5ad"))
+
+
+def test_workers_receive_rows_and_codes_not_the_anndata():
+    """Under the spawn start method everything a worker gets is pickled: only X and the obs
+    codes, never obs, var, obsm, layers or uns."""
+    import pickle
+
+    adata = ds.load(NAME)
+    adata.obsm["X_big"] = np.zeros((adata.n_obs, 2_000), dtype=np.float32)  # 9.6 MB
+    adata.layers["extra"] = adata.X.copy()
+    module = AnnDataModule(adata, batch_size=64, seed=SEED, num_workers=2)
+    loader = module.val_dataloader()
+    shipped = len(pickle.dumps((loader.dataset, loader.collate_fn)))
+    x = adata.X
+    x_bytes = x.data.nbytes + x.indices.nbytes + x.indptr.nbytes if sp.issparse(x) else x.nbytes
+    assert shipped < x_bytes + 200_000
+    assert shipped < len(pickle.dumps(adata)) / 3
+
+
+@pytest.mark.slow
+def test_spawned_workers_give_the_same_batches(dm):
+    module = AnnDataModule(NAME, batch_size=64, seed=SEED, num_workers=2,
+                           multiprocessing_context="spawn")
+    got = list(module.val_dataloader())
+    expected = list(dm.val_dataloader())
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected, strict=True):
+        for key in b:
+            torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
+def test_normalize_refuses_data_that_is_not_counts():
+    module = AnnDataModule("pbmc68k_reduced", normalize=True)
+    with pytest.raises(InputError, match="normalize: counts: pbmc68k_reduced ships no raw"):
+        module.setup()
+    scaled = sc.datasets.pbmc68k_reduced()  # X is scaled, and nothing declares it
+    module = AnnDataModule(scaled, label_key="bulk_labels", normalize=True)
+    with pytest.raises(InputError, match="normalize: X is not raw counts"):
+        module.setup()
+
+
 def test_train_loader_shuffles_deterministically_with_seed(dm):
     same = AnnDataModule(NAME, batch_size=64, seed=SEED)
     other = AnnDataModule(NAME, batch_size=64, seed=SEED + 1)
@@ -379,8 +434,9 @@ def test_in_memory_anndata_with_label_key():
 
 
 def test_obs_keys_naming_missing_column_raises_listing_columns():
+    module = AnnDataModule(NAME, obs_keys=["cell_type", "no_such_column"])
     with pytest.raises(InputError, match="obs_keys") as err:
-        AnnDataModule(NAME, obs_keys=["cell_type", "no_such_column"])
+        module.setup()
     message = str(err.value)
     assert "no_such_column" in message
     assert "cell_type" in message and "batch" in message and "nUMI" in message

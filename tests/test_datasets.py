@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import czbench.datasets as ds
-from czbench._arrays import sha256_file
 from czbench.errors import InputError
+from czbench.utils.hashing import sha256_file
 
 
 def test_registry_lists_the_shipped_datasets():
@@ -104,6 +104,10 @@ def test_corrupted_shipped_file_is_refused(tmp_path):
     fake = ds.DatasetInfo(**{**info.__dict__, "name": "lung_copy_wrong_hash",
                              "file": str(copy), "sha256": "0" * 64})
     ds.register(fake)
-    with pytest.raises(InputError, match="sha256"):
-        ds.load("lung_copy_wrong_hash")
-    assert ds.load("lung_copy_wrong_hash", verify=False).n_obs == info.n_cells
+    try:
+        with pytest.raises(InputError, match="sha256"):
+            ds.load("lung_copy_wrong_hash")
+        assert ds.load("lung_copy_wrong_hash", verify=False).n_obs == info.n_cells
+    finally:
+        ds.unregister("lung_copy_wrong_hash")
+    assert "lung_copy_wrong_hash" not in ds.list()

@@ -22,6 +22,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_limits
 
+import czbench.estimators
+from czbench.context import DEFAULT_SEED, RunContext
 from czbench.errors import InputError
 from czbench.estimators import (
     BatchIntegrationBenchmark,
@@ -31,6 +33,7 @@ from czbench.estimators import (
     LabelPredictionBenchmark,
 )
 from czbench.tasks import get_task
+from czbench.tasks.clustering import SWEEP_RESOLUTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 MEAN = "MEAN(knn,lr,rf)"
@@ -161,7 +164,8 @@ def test_fit_results_equal_the_task(cls, task_name, options, data):
     X, y, batch = data
     est = cls(random_state=7, **options)
     assert est.fit(X, y, batch=batch) is est
-    expected = get_task(task_name, seed=7, **options).run(X, _obs(y, batch))
+    expected = get_task(task_name, **options).run(X, _obs(y, batch),
+                                                  context=RunContext(seed=7))
     assert list(est.results_.columns) == ["task", "metric", "value", "params",
                                           "higher_is_better"]
     assert est.results_.to_dict("records") == [r.to_dict() for r in expected]
@@ -175,9 +179,24 @@ def test_score_is_the_task_primary_metric_on_the_given_X(cls, task_name, options
     X, y, batch = data
     X2, y2, batch2 = other_data
     est = cls(**options).fit(X, y, batch=batch)
-    expected = get_task(task_name, **options).run(X2, _obs(y2, batch2))  # seed 42 = default
+    expected = get_task(task_name, **options).run(X2, _obs(y2, batch2),
+                                                  context=RunContext(seed=DEFAULT_SEED))
     assert est.score(X2, y2, batch=batch2) == _primary(task_name, expected)
     assert est.score(X, y, batch=batch) == est.score_
+
+
+def test_clustering_resolution_is_a_fitted_attribute(data):
+    """Regression: the sweep's chosen resolution is ``resolution_`` (the task's ``resolved``),
+    never a params entry of ``results_``."""
+    X, y, _ = data
+    est = ClusteringBenchmark(resolution_sweep=True, random_state=5).fit(X, y)
+    run = get_task("clustering", resolution_sweep=True).evaluate(X, _obs(y),
+                                                                 context=RunContext(seed=5))
+    assert est.resolution_ == run.resolved["resolution"]
+    assert est.resolution_ in SWEEP_RESOLUTIONS
+    assert est.results_["params"].tolist() == [{}, {}]
+    assert ClusteringBenchmark(resolution=0.7).fit(X, y).resolution_ == 0.7
+    assert not hasattr(ClusteringBenchmark(), "resolution_")
 
 
 def test_labels_any_type_and_sparse_X(data):
@@ -202,7 +221,8 @@ def test_label_prediction_results_classifiers_and_predictions(data):
     X, y, _ = data
     est = LabelPredictionBenchmark(random_state=3)
     assert est.fit(X, y) is est
-    expected = get_task("label_prediction", seed=3, n_jobs=None).run(X, _obs(y))
+    expected = get_task("label_prediction", n_jobs=None).run(X, _obs(y),
+                                                             context=RunContext(seed=3))
     assert len(expected) == 20
     assert est.results_.to_dict("records") == [r.to_dict() for r in expected]
     assert set(est.results_["params"].map(lambda p: p["classifier"])) == {"lr", "knn", "rf",
@@ -213,6 +233,27 @@ def test_label_prediction_results_classifiers_and_predictions(data):
     np.testing.assert_allclose(est.predict_proba(X), est.classifiers_["lr"].predict_proba(X))
     knn = clone(est).set_params(classifiers=("lr", "knn"), primary_classifier="knn").fit(X, y)
     np.testing.assert_array_equal(knn.predict(X), knn.classifiers_["knn"].predict(X))
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_label_prediction_results_are_the_task_run_with_the_same_seed(data, sparse):
+    """Regression: ``results_`` is value for value the task's run under RunContext(seed) with
+    the same options (a small class dropped; n_jobs never changes a number)."""
+    X, y, _ = data
+    X = X + np.random.default_rng(5).normal(scale=3.0, size=X.shape)  # imperfect: seeds matter
+    y = y.copy()
+    y[:4] = "rare"
+    X = sp.csr_matrix(X) if sparse else X
+    options = {"n_folds": 3, "min_class_size": 5, "classifiers": ("rf", "lr")}
+    est = LabelPredictionBenchmark(**options, n_jobs=1, random_state=11).fit(X, y)
+    expected = get_task("label_prediction", **options).run(X, _obs(y),
+                                                           context=RunContext(seed=11))
+    assert len(expected) == 15
+    assert est.results_.to_dict("records") == [r.to_dict() for r in expected]
+    assert list(est.classes_) == ["B cell", "NK", "T cell"]
+    other_seed = get_task("label_prediction", **options).run(X, _obs(y),
+                                                             context=RunContext(seed=12))
+    assert [r.value for r in other_seed] != [r.value for r in expected]
 
 
 def test_label_prediction_score_is_sklearn_accuracy_on_held_out_cells(data):
@@ -356,3 +397,13 @@ def test_clear_errors(data):
         ClusteringBenchmark().score(X, y)
     with pytest.raises(NotFittedError):
         LabelPredictionBenchmark().predict(X)
+
+
+def test_package_exports():
+    assert sorted(czbench.estimators.__all__) == sorted([
+        "BatchIntegrationBenchmark", "ClusteringBenchmark", "CrossSpeciesIntegrationBenchmark",
+        "CrossSpeciesLabelPredictionBenchmark", "EmbeddingBenchmark", "InputTypeError",
+        "LabelPredictionBenchmark", "PerturbationExpressionPredictionBenchmark",
+        "SequentialOrganizationBenchmark", "results_frame"])
+    for name in czbench.estimators.__all__:
+        assert getattr(czbench.estimators, name).__module__.startswith("czbench.estimators.")

@@ -15,6 +15,7 @@ import scipy.sparse as sp
 from sklearn.metrics import adjusted_rand_score
 
 import czbench.datasets as ds
+from czbench.context import RunContext
 from czbench.graph import fuzzy_connectivities, leiden
 from czbench.neighbors import knn_graph, refine_distances
 from czbench.tasks import get_task
@@ -31,7 +32,8 @@ def _mixture(seed: int, n: int, n_types: int, d: int,
 
 def _scanpy_graph(x: np.ndarray) -> ad.AnnData:
     """scanpy's UMAP connectivities with the exact sklearn kNN (the pynndescent path crashes
-    above a few thousand cells with pynndescent 0.7, METRICS.md)."""
+    above a few thousand cells with pynndescent 0.7: docs/spec.md, traps of the clustering
+    task, and docs/spec.md#shared-neighbourhood-graph)."""
     adata = ad.AnnData(np.zeros((x.shape[0], 1), dtype=np.float32))
     adata.obsm["emb"] = x
     with warnings.catch_warnings():
@@ -122,16 +124,17 @@ def test_leiden_seeded_and_restores_igraph_rng(cases):
 
 def test_clustering_task_12k_cells_recovers_types():
     # 12 well separated types at 12,000 cells: above the size where scanpy 1.11.5 with
-    # pynndescent 0.7.0 crashes ('csr_array' object has no attribute 'getnnz'), METRICS.md
+    # pynndescent 0.7.0 crashes ('csr_array' object has no attribute 'getnnz'; docs/spec.md,
+    # traps of the clustering task)
     x, labels = _mixture(5, 12_000, 12, 10, 8.0)
     names = np.array([f"type_{i}" for i in range(12)])[labels]
     obs = pd.DataFrame({"cell_type": names})
-    task = get_task("clustering", seed=0)
-    results = {r.metric: r.value for r in task.run(x, obs)}
+    task = get_task("clustering")
+    results = {r.metric: r.value for r in task.run(x, obs, context=RunContext(seed=0))}
     assert results["adjusted_rand_index"] > 0.95
     assert results["normalized_mutual_info"] > 0.95
     # independent check of the reported ARI from the clusters themselves
     knn = knn_graph(x, 15)
-    clusters = task.cluster(x, knn)[1.0]
+    clusters = task.cluster(x, knn, 0)[1.0]
     assert results["adjusted_rand_index"] == pytest.approx(
         adjusted_rand_score(names, clusters), abs=1e-12)

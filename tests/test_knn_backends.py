@@ -78,7 +78,7 @@ def test_exact_backend_label():
 
 
 def test_default_device_is_the_tensors_own_else_cuda_when_available():
-    from czbench._arrays import resolve_device
+    from czbench.context import resolve_device
 
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert resolve_device(np.zeros((2, 2))).type == expected
@@ -93,7 +93,7 @@ def _isotropic(n: int, seed: int = 0) -> np.ndarray:
 
 
 def test_faiss_ivf_raises_nprobe_until_the_estimated_recall_is_reached(monkeypatch):
-    import czbench.neighbors as nb
+    import czbench.neighbors.faiss_ivf as nb
 
     monkeypatch.setattr(nb, "IVF_NPROBE", 1)
     monkeypatch.setattr(nb, "IVF_TARGET_RECALL", 0.97)
@@ -108,7 +108,7 @@ def test_faiss_ivf_raises_nprobe_until_the_estimated_recall_is_reached(monkeypat
 
 
 def test_faiss_ivf_warns_when_the_recall_target_is_out_of_reach(monkeypatch):
-    import czbench.neighbors as nb
+    import czbench.neighbors.faiss_ivf as nb
 
     monkeypatch.setattr(nb, "IVF_NPROBE", 1)
     monkeypatch.setattr(nb, "IVF_MAX_NPROBE", 1)

@@ -1,7 +1,8 @@
 """czbench's metric functions against independent references (scikit-learn, brute-force numpy).
 
-Definitions: /work/shared/METRICS.md. Every comparison here uses a reference computed without
-czbench code (scikit-learn, or numpy written out in the test).
+Definitions: docs/spec.md (sections #silhouette_score, #batch_silhouette, #adjusted_rand_index,
+#normalized_mutual_info, #entropy_per_cell, #shared-neighbourhood-graph). Every comparison here
+uses a reference computed without czbench code (scikit-learn, or numpy written out in the test).
 """
 
 from __future__ import annotations
@@ -59,8 +60,8 @@ def _silhouette_case() -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------------------------
 
 def test_silhouette_samples_float64_numpy_matches_sklearn():
-    # float64 path: METRICS.md / docstring promise ~1e-15 agreement. The input is a float64
-    # numpy array, exactly what users pass.
+    # float64 path: docs/spec.md#silhouette_score promises ~1e-12 agreement with
+    # dtype=torch.float64. The input is a float64 numpy array, exactly what users pass.
     x, labels = _silhouette_case()
     ref = sk_silhouette_samples(x, labels)
     got = silhouette_samples(x, labels, dtype=torch.float64)
@@ -110,8 +111,9 @@ def test_silhouette_score_rescaled_sklearn_on_pbmc(pbmc):
 
 
 def _batch_silhouette_reference(x: np.ndarray, labels: np.ndarray, batch: np.ndarray) -> float:
-    """METRICS.md: per cell type, s(i) with groups = batch inside the type, 1 - |s|, mean in the
-    type; mean over types; types with one batch or all-singleton batches skipped."""
+    """docs/spec.md#batch_silhouette: per cell type, s(i) with groups = batch inside the type,
+    1 - |s|, mean in the type; mean over types; types with one batch or all-singleton batches
+    skipped."""
     per_type = []
     for c in np.unique(labels):
         mask = labels == c
@@ -225,10 +227,31 @@ def test_ari_nmi_trivial_cases_match_sklearn(case):
                                                          abs=1e-12)
 
 
+def _ari_exact(a: np.ndarray, b: np.ndarray) -> float:
+    """docs/spec.md#adjusted_rand_index written out with Python integers (no overflow)."""
+    _, ca = np.unique(a, return_inverse=True)
+    _, cb = np.unique(b, return_inverse=True)
+    table = np.bincount(ca * (cb.max() + 1) + cb).tolist()
+    rows = np.bincount(ca).tolist()
+    cols = np.bincount(cb).tolist()
+
+    def pairs(m: int) -> int:
+        return m * (m - 1) // 2
+
+    index = sum(pairs(int(v)) for v in table)
+    sum_a = sum(pairs(int(v)) for v in rows)
+    sum_b = sum(pairs(int(v)) for v in cols)
+    expected = sum_a * sum_b / pairs(len(a))
+    maximum = (sum_a + sum_b) / 2
+    return (index - expected) / (maximum - expected)
+
+
 def test_ari_nmi_200k_cells_exact():
     # torchmetrics 1.9.0's AdjustedRandScore overflows its integer pair counts around 1e5 cells
-    # (METRICS.md reports -12.4 at 100,000 cells). czbench counts pairs with Python integers;
-    # pair counts here reach n^2/2 = 2e10, far beyond int32, so any overflow would show up.
+    # (-12.4 at 100,000 cells; docs/spec.md#adjusted_rand_index and the traps of the clustering
+    # task): any pair-counting score must be tested at >= 100k cells. czbench now wraps
+    # scikit-learn (exact integer pair counts); this guards against a regression to a
+    # hand-written overflowing version. Pair counts here reach n^2/2 = 2e10, far beyond int32.
     rng = np.random.default_rng(123)
     n = 200_000
     a = rng.integers(0, 15, n)
@@ -237,11 +260,13 @@ def test_ari_nmi_200k_cells_exact():
     nmi = normalized_mutual_info(a, b)
     assert ari == pytest.approx(adjusted_rand_score(a, b), abs=1e-12)
     assert nmi == pytest.approx(normalized_mutual_info_score(a, b), abs=1e-12)
+    assert ari == pytest.approx(_ari_exact(a, b), abs=1e-12)
     assert 0.3 < ari < 1.0 and 0.3 < nmi < 1.0
     # few large clusters: the largest pair counts
     c = (a < 3).astype(int)
     d = (b < 3).astype(int)
     assert adjusted_rand_index(c, d) == pytest.approx(adjusted_rand_score(c, d), abs=1e-12)
+    assert adjusted_rand_index(c, d) == pytest.approx(_ari_exact(c, d), abs=1e-12)
     assert normalized_mutual_info(c, d) == pytest.approx(normalized_mutual_info_score(c, d),
                                                          abs=1e-12)
     assert adjusted_rand_index(a, a) == 1.0

@@ -1,9 +1,11 @@
-"""perturbation_expression_prediction: ground truth vs scanpy, metric vs scipy, seeds, cache,
-input forms, errors, and the baselines' order on the shipped THP-1 CRISPR dataset."""
+"""perturbation_expression_prediction: ground truth vs scanpy, metric vs scipy, seeds (the DE
+step once per dataset, the seeded draws per run), cache, input forms, errors, the baselines'
+order on the shipped THP-1 CRISPR dataset, and the run with its default expression inputs."""
 
 from __future__ import annotations
 
 import warnings
+import zlib
 
 import anndata as ad
 import numpy as np
@@ -12,9 +14,11 @@ import pytest
 import scipy.sparse as sp
 from scipy.stats import spearmanr
 
-import czbench.tasks.perturbation as pert
+import czbench.tasks.perturbation.task as pert
+from czbench.context import RunContext
+from czbench.datasets.counts import normalize_counts
 from czbench.errors import InputError
-from czbench.perturbation_truth import normalize_counts, spearman
+from czbench.metrics.correlation import spearman
 from czbench.tasks import get_task
 from czbench.tasks.perturbation import (
     BASELINES,
@@ -23,6 +27,7 @@ from czbench.tasks.perturbation import (
     baseline_no_change,
     baseline_observed,
 )
+from czbench.tasks.perturbation.truth import differential_expression, draw_truth
 
 NAME = "perturbation_expression_prediction"
 REAL = "thp1_crispr_papalexi_lowmoi_sceptre"
@@ -55,7 +60,7 @@ def synthetic(seed: int = 0) -> ad.AnnData:
 
 @pytest.fixture(autouse=True)
 def fresh_cache(monkeypatch):
-    monkeypatch.setattr(pert, "_TRUTH_CACHE", {})
+    monkeypatch.setattr(pert, "_DE_CACHE", {})
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +68,9 @@ def syn() -> ad.AnnData:
     return synthetic()
 
 
-def prepared(adata, **options) -> PerturbationExpressionPredictionTask:
+def prepared(adata, seed=42, **options) -> PerturbationExpressionPredictionTask:
     task = get_task(NAME, control="ctrl", **options)
-    task.prepare(adata)
+    task.prepare(adata, RunContext(seed=seed))
     return task
 
 
@@ -140,31 +145,92 @@ def test_input_forms_agree(syn):
 
 def test_seeded_reproducibility_subset_and_cache(syn, tmp_path, monkeypatch):
     a = prepared(syn, seed=3)
-    monkeypatch.setattr(pert, "_TRUTH_CACHE", {})
+    monkeypatch.setattr(pert, "_DE_CACHE", {})
     b = prepared(syn, seed=3)
-    assert a._truth == b._truth and a._truth is not b._truth
+    assert a.truth(3) == b.truth(3) and a.truth(3) is not b.truth(3)
     c = prepared(syn, seed=4)
     assert c.matched_controls_ != a.matched_controls_
     # evaluating a subset of conditions draws the same targets and controls
     only_b = prepared(syn, seed=3, conditions=["B"])
-    assert only_b._truth["conditions"]["B"] == a._truth["conditions"]["B"]
-    # file cache: written inside cache_dir only, then read back
+    assert only_b.truth(3)["conditions"]["B"] == a.truth(3)["conditions"]["B"]
+    # file cache (of the DE step): written inside cache_dir only, then read back
+    monkeypatch.setattr(pert, "_DE_CACHE", {})
     cache = tmp_path / "cache"
     first = prepared(syn, seed=3, cache_dir=cache)
     files = list(cache.iterdir())
-    assert len(files) == 1 and files[0].name.startswith("perturbation_truth_")
-    monkeypatch.setattr(pert, "_TRUTH_CACHE", {})
-    monkeypatch.setattr(pert, "ground_truth", lambda *a, **k: pytest.fail("not cached"))
+    assert len(files) == 1 and files[0].name.startswith("perturbation_de_")
+    assert first.truth(3) == a.truth(3)
+    monkeypatch.setattr(pert, "_DE_CACHE", {})
+    monkeypatch.setattr(pert, "differential_expression",
+                        lambda *a, **k: pytest.fail("not cached"))
     second = prepared(syn, seed=3, cache_dir=cache)
-    assert second._truth == first._truth
+    assert second.truth(3) == first.truth(3)
+    assert prepared(syn, seed=4, cache_dir=cache).truth(4) == c.truth(4)  # other seeds too
     # changed data -> different key (never a stale hit)
     other = syn.copy()
     other.X = other.X.copy()
     other.X[0, 0] += 1
     monkeypatch.undo()
-    monkeypatch.setattr(pert, "_TRUTH_CACHE", {})
+    monkeypatch.setattr(pert, "_DE_CACHE", {})
     prepared(other, seed=3, cache_dir=cache)
     assert len(list(cache.iterdir())) == 2
+
+
+def test_draws_follow_the_per_condition_stream(syn):
+    """The targets and matched controls of a condition come from its own generator,
+    default_rng([seed, crc32(condition)]): first the targets (sorted positions among the DE
+    genes), then the controls -- the same draws as the single-step ground truth had before the
+    DE step was split out, so a seed's results are unchanged."""
+    de = differential_expression(syn, condition_key="condition", control="ctrl")
+    controls = np.asarray(de["control_cells"])
+    assert list(controls) == list(syn.obs_names[syn.obs["condition"] == "ctrl"])
+    assert set(de["conditions"]) == {"A", "B", "D"} and set(de["skipped"]) == {"C"}
+    for seed, fraction in ((3, 0.5), (42, 0.5), (7, 0.25)):
+        truth = draw_truth(de, seed=seed, min_de_genes=5, target_fraction=fraction)
+        assert set(truth["conditions"]) == {"A", "B"} and set(truth["skipped"]) == {"C", "D"}
+        for condition, entry in truth["conditions"].items():
+            genes = de["conditions"][condition]["de_genes"]
+            rng = np.random.default_rng([seed, zlib.crc32(condition.encode())])
+            n_targets = min(len(genes), max(5, int(len(genes) * fraction)))
+            order = np.sort(rng.choice(len(genes), size=n_targets, replace=False))
+            n_cells = int((syn.obs["condition"] == condition).sum())
+            matched = rng.choice(len(controls), size=n_cells, replace=False)
+            assert entry["targets"] == [genes[i] for i in order]
+            assert entry["logfc"] == [de["conditions"][condition]["de_logfc"][i] for i in order]
+            assert entry["controls"] == list(controls[matched])
+        task = prepared(syn, seed=seed, target_fraction=fraction)
+        assert task.truth(seed)["conditions"] == truth["conditions"]
+
+
+def test_de_runs_once_for_every_seed(syn, monkeypatch):
+    """Regression: preparing several seeds tests each condition once (the DE step is cached
+    across seeds); running a seed that was not prepared is a one-line error."""
+    calls = []
+    original = pert.differential_expression
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs)
+        return original(*args, **kwargs)
+
+    pert._DE_CACHE.clear()
+    monkeypatch.setattr(pert, "differential_expression", counting)
+    task = get_task(NAME, control="ctrl")
+    task.prepare(syn, RunContext(seed=0))
+    task.prepare(syn, RunContext(seed=1))
+    assert len(calls) == 1
+    assert task.truth(0) != task.truth(1)
+    prediction = baseline_observed(syn)
+    for seed in (0, 1):  # each seed runs on its own truth, as if prepared alone
+        alone = get_task(NAME, control="ctrl")
+        alone.prepare(syn, RunContext(seed=seed))
+        expected = [r.value for r in alone.run(prediction, syn.obs,
+                                               context=RunContext(seed=seed))]
+        assert [r.value for r in task.run(prediction, syn.obs,
+                                          context=RunContext(seed=seed))] == expected
+    assert len(calls) == 1
+    with pytest.raises(InputError, match=r"prepare.*same seed.*prepared for seed 0, 1") as info:
+        task.run(prediction, syn.obs, context=RunContext(seed=2))
+    assert "\n" not in str(info.value)
 
 
 def test_errors(syn):
@@ -197,6 +263,8 @@ def test_errors(syn):
         assert "\n" not in str(info.value)
     with pytest.raises(InputError, match="target_fraction"):
         get_task(NAME, target_fraction=0)
+    with pytest.raises(InputError, match="^seed: the seed belongs to the run"):
+        get_task(NAME, control="ctrl", seed=3)
 
 
 def test_baselines_on_synthetic(syn):
@@ -225,9 +293,9 @@ def real():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         adata = datasets.load(REAL)
-    task = get_task(NAME, seed=42)                 # control/exclusions from the registry
+    task = get_task(NAME)                          # control/exclusions from the registry
     task.check_inputs(adata.obs, adata.n_obs)
-    task.prepare(adata)
+    task.prepare(adata, RunContext(seed=42))
     return adata, task
 
 
@@ -255,16 +323,50 @@ def test_real_dataset_baseline_order(real):
     assert "ambiguous" not in task.evaluated_ + list(task.skipped_)
     assert len(task.evaluated_) + len(task.skipped_) == 25
     assert len(task.evaluated_) >= 3
-    assert task.resolved_["control"] == "non-targeting"
-    assert task.resolved_["exclude_conditions"] == ["ambiguous"]
     means = {}
     for name, baseline in BASELINES.items():
         prediction = baseline(adata)
         assert prediction.shape == adata.shape
-        results = task.run(prediction, adata.obs)
+        run = task.evaluate(prediction, adata.obs, context=RunContext(seed=42))
+        assert run.resolved["control"] == "non-targeting"
+        assert run.resolved["exclude_conditions"] == ["ambiguous"]
+        assert run.resolved["evaluated"] == task.evaluated_
+        assert run.resolved["skipped"] == task.skipped_
+        results = run.results
         assert len(results) == len(task.evaluated_) + 2
         means[name] = results[-2].value
     assert means["observed"] > means["mean_effect"] >= means["no_change"]
+
+
+def test_benchmark_defaults_to_the_task_expression_baselines(real):
+    """Regression: a run of the perturbation dataset with no inputs named scores the task's own
+    expression baselines, recorded as expression inputs; an embedding given to the perturbation
+    task alone is a one-line error before any work."""
+    import czbench
+
+    adata, task = real
+    result = czbench.benchmark(REAL)
+    frame = result.to_frame()
+    baselines = ["baseline:observed", "baseline:mean_effect", "baseline:no_change"]
+    assert list(frame["embedding"].unique()) == baselines
+    assert set(frame["task"]) == {NAME}
+    assert len(frame) == 3 * (len(task.evaluated_) + 2)
+    entries = result.document["embeddings"]
+    assert [e["source"] for e in entries] == baselines
+    for entry in entries:
+        assert entry["kind"] == "expression"
+        assert entry["resolved"][NAME]["control"] == "non-targeting"
+        assert entry["resolved"][NAME]["evaluated"] == task.evaluated_
+    # the same numbers as the task run by hand with the default seed (42, as in ``real``)
+    means = frame[frame["metric"] == "mean_spearman_correlation"].set_index("embedding")["value"]
+    for name in ("observed", "mean_effect", "no_change"):
+        by_hand = task.run(BASELINES[name](adata), adata.obs, context=RunContext(seed=42))
+        assert means[f"baseline:{name}"] == by_hand[-2].value
+    with pytest.raises(InputError, match=r"baseline:pca is an embedding.*"
+                                         r"perturbation_expression_prediction takes "
+                                         r"expressions") as info:
+        czbench.benchmark(REAL, ["baseline:pca"], [NAME])
+    assert "\n" not in str(info.value)
 
 
 # -- the estimator and the callback: same numbers as the task ----------------------------------
@@ -288,9 +390,11 @@ def test_estimator_fit_learns_truth_and_score_matches_the_task():
     assert est.evaluated_ and all(c != "non-targeting" for c in est.evaluated_)
     observed = normalize_counts(counts)
     sub = adata[keep].copy()
-    task = get_task(NAME, seed=0)
-    task.prepare(sub)
-    expected = {r.metric: r.value for r in task.run(normalize_counts(sub.X)) if not r.params}
+    task = get_task(NAME)
+    task.prepare(sub, RunContext(seed=0))
+    expected = {r.metric: r.value
+                for r in task.run(normalize_counts(sub.X), context=RunContext(seed=0))
+                if not r.params}
     assert est.score(observed) == pytest.approx(expected["mean_spearman_correlation"], abs=1e-12)
     no_change = np.tile(np.asarray(observed[labels == "non-targeting"].mean(axis=0)),
                         (observed.shape[0], 1))
@@ -302,30 +406,27 @@ def test_estimator_fit_learns_truth_and_score_matches_the_task():
         PerturbationExpressionPredictionBenchmark().fit(counts, labels)
 
 
-def test_callback_scores_predictions_of_every_cell():
-    import lightning as L
-    import torch
-
+def test_callback_refuses_the_task_and_benchmark_scores_predictions_of_every_cell():
+    """The Lightning callback scores embeddings only: the perturbation task is refused when the
+    callback is built (one line, pointing at ``benchmark(..., predictions=...)``); that front
+    door scores a prediction of every cell with the task's numbers."""
+    import czbench
     from czbench.callbacks import BenchmarkCallback
-    from czbench.datamodules import AnnDataModule
 
-    class Identity(L.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.dummy = torch.nn.Parameter(torch.zeros(1))
+    with pytest.raises(InputError, match=r"BenchmarkCallback scores embeddings.*"
+                                         r"perturbation_expression_prediction.*"
+                                         r"predictions=") as info:
+        BenchmarkCallback([NAME], embedding_fn=lambda m, b: b["x"], seed=0)
+    assert "\n" not in str(info.value)
 
-        def validation_step(self, batch, batch_idx):
-            return None
-
-    dm = AnnDataModule("thp1_crispr_papalexi_lowmoi_sceptre", split_fractions=(0.0, 1.0, 0.0),
-                       batch_size=4096)
-    callback = BenchmarkCallback([NAME], embedding_fn=lambda m, b: b["x"], seed=0)
-    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False,
-                        callbacks=[callback])
-    trainer.validate(Identity(), datamodule=dm, verbose=False)
-    got = {callback.log_name(r): r.value for r in callback.results_}
-    task = get_task(NAME, seed=0)
-    task.prepare(dm.adata)
-    for r in task.run(dm.adata.X.astype(np.float32)):
-        assert got[callback.log_name(r)] == pytest.approx(r.value, abs=1e-9)
+    adata = _observed_truth_setup()
+    prediction = adata.X.astype(np.float32)
+    result = czbench.benchmark(adata, tasks=[NAME], predictions={"counts": prediction}, seed=0)
+    assert [e["kind"] for e in result.document["embeddings"]] == ["expression"]
+    task = get_task(NAME)
+    task.prepare(adata, RunContext(seed=0))
+    expected = task.run(prediction, context=RunContext(seed=0))
+    got = {(r.metric, tuple(r.params.items())): r.value for r in result.results}
+    assert len(got) == len(expected)
+    for r in expected:
+        assert got[(r.metric, tuple(r.params.items()))] == pytest.approx(r.value, abs=1e-9)

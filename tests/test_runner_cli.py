@@ -12,8 +12,9 @@ import pytest
 import czbench
 import czbench.datasets as ds
 from czbench.cli import main
+from czbench.context import RunContext
 from czbench.errors import InputError
-from czbench.runner import benchmark
+from czbench.run import benchmark
 
 CORE = ["clustering", "embedding", "label_prediction", "batch_integration"]
 FAST = {"label_prediction": {"classifiers": ("lr", "knn")}}
@@ -59,7 +60,7 @@ def test_shared_knn_gives_the_same_numbers_as_each_task_alone(symphony_run):
     shared = {(r["task"], r["metric"]): r["value"] for r in symphony_run.document["results"]
               if r["task"] in ("clustering", "batch_integration")}
     for name in ("clustering", "batch_integration"):
-        for r in czbench.get_task(name, seed=42).run(emb, adata.obs):
+        for r in czbench.get_task(name).run(emb, adata.obs, context=RunContext(seed=42)):
             assert r.value == shared[(r.task, r.metric)]
 
 
@@ -69,7 +70,7 @@ def test_missing_inputs_fail_before_any_work():
         benchmark("pbmc68k_reduced", ["obsm:X_pca"], ["batch_integration"])
     with pytest.raises(InputError, match="obsm key 'X_nope' not found; obsm has: X_pca"):
         benchmark("pbmc68k_reduced", ["obsm:X_nope"], ["embedding"])
-    with pytest.raises(InputError, match="has 3 rows but the dataset has 700 cells"):
+    with pytest.raises(InputError, match="array:0 has 3 rows but the dataset has 700 cells"):
         benchmark("pbmc68k_reduced", [np.zeros((3, 2))], ["embedding"])
     with pytest.raises(InputError, match="unknown task 'nope'"):
         benchmark("pbmc68k_reduced", ["obsm:X_pca"], ["nope"])
@@ -109,7 +110,7 @@ def test_cli_runs_four_tasks_on_pbmc68k_with_a_batch_key(tmp_path):
 
 
 def test_cli_errors_are_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "czbench.cli", "run", "--dataset",
+    proc = subprocess.run([sys.executable, "-m", "czbench", "run", "--dataset",
                            str(tmp_path / "nope.h5ad"), "--output", str(tmp_path / "o.json")],
                           capture_output=True, text=True)
     assert proc.returncode == 2
@@ -118,12 +119,12 @@ def test_cli_errors_are_one_line(tmp_path):
     assert not (tmp_path / "o.json").exists()
 
 
-@pytest.mark.parametrize("what", ["datasets", "tasks", "metrics"])
+@pytest.mark.parametrize("what", ["datasets", "tasks", "metrics", "baselines"])
 def test_cli_list(what, capsys):
     assert main(["list", what]) == 0
     out = capsys.readouterr().out
     expected = {"datasets": "pbmc_3chemistries_symphony", "tasks": "batch_integration",
-                "metrics": "mean_fold_auroc"}[what]
+                "metrics": "mean_fold_auroc", "baselines": "baseline:ortholog_pca"}[what]
     assert expected in out
 
 
@@ -141,7 +142,9 @@ def test_cli_runs_the_later_tasks_with_their_baselines(tmp_path):
     mean = {r["embedding"]: r["value"] for r in doc["results"]
             if r["metric"] == "mean_spearman_correlation"}
     assert mean["baseline:observed"] > mean["baseline:no_change"]
-    resolved = doc["tasks"]["perturbation_expression_prediction"]["resolved"]["42"]
+    entry = next(e for e in doc["embeddings"] if e["source"] == "baseline:observed")
+    assert entry["kind"] == "expression"
+    resolved = entry["resolved"]["perturbation_expression_prediction"]
     assert resolved["control"] == "non-targeting" and resolved["skipped"]
 
 
@@ -164,7 +167,9 @@ def test_cli_task_options_grid_over_two_datasets_and_backed_mode(tmp_path, capsy
     assert first["dataset"]["n_cells"] == 300 and second["dataset"]["n_cells"] == 260
     options = first["tasks"]["label_prediction"]
     assert options["max_cells"] == 200 and options["classifiers"] == ["lr"]
-    assert options["resolved"] == {"42": {"n_cells": 200}}
+    assert "resolved" not in options and "n_jobs" not in options
+    resolved = first["embeddings"][0]["resolved"]["label_prediction"]
+    assert resolved == {"n_cells": 200, "n_classes": 4}
     assert {r["params"]["classifier"] for r in first["results"]
             if r["task"] == "label_prediction"} == {"lr", "MEAN(lr)"}
     # a folder is needed for several datasets; a baseline needs X in memory

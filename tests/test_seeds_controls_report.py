@@ -10,13 +10,12 @@ import pytest
 from PIL import Image
 
 import czbench.datasets as ds
+from czbench.baselines.controls import control_embeddings
 from czbench.cli import main
-from czbench.controls import control_embeddings
 from czbench.errors import InputError
 from czbench.report import write_report
-from czbench.results import validate
-from czbench.runner import benchmark
-from czbench.summary import summarize
+from czbench.run import benchmark, validate
+from czbench.run.summary import summarize
 
 FAST = {"label_prediction": {"classifiers": ("knn",)}}
 BIO = [("clustering", "adjusted_rand_index"), ("clustering", "normalized_mutual_info"),

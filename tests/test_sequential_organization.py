@@ -15,16 +15,13 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_limits
 
-from czbench._estimators_sequential import SequentialOrganizationBenchmark
+from czbench.context import RunContext
 from czbench.errors import InputError
+from czbench.estimators import SequentialOrganizationBenchmark
+from czbench.metrics.sequential import random_baseline, sequential_alignment, time_values
 from czbench.neighbors import knn_graph
 from czbench.tasks import get_task, list_tasks
-from czbench.tasks.sequential_organization import (
-    SequentialOrganizationTask,
-    random_baseline,
-    sequential_alignment,
-    time_values,
-)
+from czbench.tasks.sequential_organization import SEQUENTIAL_K, SequentialOrganizationTask
 
 DATASET = "bmdc_lps_timecourse_shalek_pseudotimede"
 
@@ -45,10 +42,10 @@ def _single_thread():
 # --------------------------------------------------------------------------------------------
 
 def reference_alignment(X, t, k, seed):
-    """The METRICS.md definition written out with scikit-learn's brute-force kNN and explicit
-    candidate lists: per cell the mean |t_i - t_j| over its k neighbours (self excluded), mean
-    over cells; the random baseline draws min(10,000, 10 n) cells from default_rng(seed), then
-    per cell k distinct cells among the others."""
+    """The definition (docs/spec.md#sequential_alignment) written out with scikit-learn's
+    brute-force kNN and explicit candidate lists: per cell the mean |t_i - t_j| over its k
+    neighbours (self excluded), mean over cells; the random baseline draws min(10,000, 10 n)
+    cells from default_rng(seed), then per cell k distinct cells among the others."""
     X = np.asarray(X, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
     n = len(t)
@@ -101,9 +98,10 @@ def test_sequential_alignment_equals_brute_force_reference(k, seed, n_per_time, 
     # a shared graph with more neighbours (as the runner passes it) gives the same value
     shared = knn_graph(X, k + 11)
     assert sequential_alignment(X, t, k=k, seed=seed, knn=shared) == got
-    task = get_task("sequential_organization", seed=seed, k=k)
+    task = get_task("sequential_organization", k=k)
     assert task.knn_k == k + 1
-    results = {r.metric: r.value for r in task.run(X, _obs(t), knn=shared)}
+    results = {r.metric: r.value
+               for r in task.run(X, _obs(t), knn=shared, context=RunContext(seed=seed))}
     assert results["sequential_alignment"] == got
 
 
@@ -141,10 +139,16 @@ def test_seeded_bit_identical_and_seed_changes_random_baseline():
     assert random_baseline(t, 15, seed=5) == random_baseline(t, 15, seed=5)
     assert random_baseline(t, 15, seed=5) != random_baseline(t, 15, seed=6)
     assert sequential_alignment(X, t, seed=6) != first
-    run = [r.to_dict() for r in get_task("sequential_organization", seed=5).run(X, _obs(t))]
-    again = [r.to_dict() for r in get_task("sequential_organization", seed=5).run(X, _obs(t))]
+    context = RunContext(seed=5)
+    run = [r.to_dict() for r in get_task("sequential_organization").run(X, _obs(t),
+                                                                       context=context)]
+    again = [r.to_dict() for r in get_task("sequential_organization").run(X, _obs(t),
+                                                                         context=context)]
     assert run == again
     assert run[1]["value"] == first
+    # the default context is seed 42
+    default = get_task("sequential_organization").run(X, _obs(t))
+    assert default[1].value == sequential_alignment(X, t, seed=42)
 
 
 # --------------------------------------------------------------------------------------------
@@ -190,14 +194,17 @@ def test_one_unique_time_is_one():
 
 def test_declared_inputs_and_options():
     assert "sequential_organization" in list_tasks()
-    task = get_task("sequential_organization", seed=3, time_key="hours", k=10)
+    task = get_task("sequential_organization", time_key="hours", k=10)
     assert isinstance(task, SequentialOrganizationTask)
     assert task.required_columns == ["hours"]
     assert task.knn_k == 11
-    assert task.options() == {"seed": 3, "time_key": "hours", "k": 10}
-    assert get_task("sequential_organization").knn_k == 16
+    assert task.options() == {"time_key": "hours", "k": 10}  # the seed is the run's
+    assert get_task("sequential_organization").knn_k == SEQUENTIAL_K + 1 == 16
+    _one_line_error(r"^seed: the seed belongs to the run",
+                    lambda: get_task("sequential_organization", seed=3))
     X, t = time_course(n_per_time=20, seed=6)
-    hours = {r.metric: r.value for r in task.run(X, _obs(t, "hours"))}
+    hours = {r.metric: r.value
+             for r in task.run(X, _obs(t, "hours"), context=RunContext(seed=3))}
     assert hours["sequential_alignment"] == sequential_alignment(X, t, k=10, seed=3)
 
 
@@ -233,7 +240,7 @@ def test_non_numeric_time_is_a_clear_error():
 
 def test_real_dataset_pca_beats_shuffled_pca(tmp_path):
     from czbench.cli import main
-    from czbench.runner import benchmark
+    from czbench.run import benchmark
 
     result = benchmark(DATASET, ["baseline:pca"], ["sequential_organization"])
     frame = result.to_frame().set_index("metric")["value"]
@@ -252,11 +259,11 @@ def test_real_dataset_pca_beats_shuffled_pca(tmp_path):
     pca = baseline("pca", adata, seed=42)
     shuffled = pca[np.random.default_rng(0).permutation(adata.n_obs)]
     both = benchmark(adata, [pca, shuffled], ["sequential_organization"]).to_frame()
-    values = both.pivot_table(index="metric", columns="embedding", values="value",
-                              aggfunc=list)
+    assert list(both["embedding"].unique()) == ["array:0", "array:1"]  # arrays named in order
+    values = both.pivot(index="metric", columns="embedding", values="value")
     assert frame["sequential_alignment"] > 0.5
     for metric in ("silhouette_score", "sequential_alignment"):
-        real, random = values.loc[metric].iloc[0]
+        real, random = values.loc[metric, "array:0"], values.loc[metric, "array:1"]
         assert real == frame[metric]  # the same PCA, seed and task
         assert real > random + (0.3 if metric == "sequential_alignment" else 0.01)
 
@@ -266,8 +273,7 @@ def test_real_dataset_pca_beats_shuffled_pca(tmp_path):
     document = json.loads(out.read_text())
     cli = {r["metric"]: r["value"] for r in document["results"]}
     assert cli == frame.to_dict()
-    assert document["tasks"]["sequential_organization"] == {"seed": 42, "time_key": "time",
-                                                            "k": 15}
+    assert document["tasks"]["sequential_organization"] == {"time_key": "time", "k": 15}
 
 
 # --------------------------------------------------------------------------------------------
@@ -292,10 +298,11 @@ def test_estimator_equals_the_task():
     X2, t2 = time_course(n_per_time=30, noise=0.5, seed=9)
     est = SequentialOrganizationBenchmark(k=10, random_state=4)
     assert est.fit(X, t) is est
-    expected = get_task("sequential_organization", seed=4, k=10).run(X, _obs(t))
+    context = RunContext(seed=4)
+    expected = get_task("sequential_organization", k=10).run(X, _obs(t), context=context)
     assert est.results_.to_dict("records") == [r.to_dict() for r in expected]
     assert est.score_ == expected[1].value
-    other = get_task("sequential_organization", seed=4, k=10).run(X2, _obs(t2))
+    other = get_task("sequential_organization", k=10).run(X2, _obs(t2), context=context)
     assert est.score(X2, t2) == other[1].value
     assert est.score(X2, [str(v) for v in t2]) == other[1].value  # parseable strings
     assert est.get_params() == {"time_key": "time", "k": 10, "random_state": 4}

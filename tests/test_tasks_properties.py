@@ -15,6 +15,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 import czbench.datasets as ds
+from czbench.context import RunContext
 from czbench.errors import InputError
 from czbench.tasks import get_task
 
@@ -51,7 +52,8 @@ def run_cache(pbmc, onehot):
 
     def get(task: str, which: str):
         if (task, which) not in cache:
-            cache[task, which] = get_task(task, seed=42).run(onehot[which], obs)
+            cache[task, which] = get_task(task).run(onehot[which], obs,
+                                                    context=RunContext(seed=42))
         return cache[task, which]
 
     return get
@@ -61,7 +63,7 @@ def run_cache(pbmc, onehot):
 def lp_default(pbmc):
     """label_prediction with the default classifiers on X_pca, seed 42."""
     x, obs = pbmc
-    return get_task("label_prediction", seed=42).run(x, obs)
+    return get_task("label_prediction").run(x, obs, context=RunContext(seed=42))
 
 
 def _value(results, metric, **params):
@@ -108,8 +110,8 @@ def test_batch_integration_shift_lowers_scores():
     x_mixed, obs = _batch_data(0.0)
     x_split, obs2 = _batch_data(6.0)
     pd.testing.assert_frame_equal(obs, obs2)
-    mixed = get_task("batch_integration", seed=0).run(x_mixed, obs)
-    split = get_task("batch_integration", seed=0).run(x_split, obs)
+    mixed = get_task("batch_integration").run(x_mixed, obs, context=RunContext(seed=0))
+    split = get_task("batch_integration").run(x_split, obs, context=RunContext(seed=0))
     assert [r.metric for r in mixed] == ["entropy_per_cell", "batch_silhouette"]
     e_mixed, e_split = _value(mixed, "entropy_per_cell"), _value(split, "entropy_per_cell")
     s_mixed, s_split = _value(mixed, "batch_silhouette"), _value(split, "batch_silhouette")
@@ -165,14 +167,15 @@ def test_label_prediction_drops_small_classes(pbmc):
     rare = np.flatnonzero(labels == "Dendritic")[:6]
     labels[rare] = "rare type"  # 6 cells: under the 10-cell minimum
     obs["cell_type"] = labels
-    task = get_task("label_prediction", seed=3, classifiers=("lr",))
-    with_rare = task.run(x, obs)
+    seed3 = RunContext(seed=3)
+    task = get_task("label_prediction", classifiers=("lr",))
+    with_rare = task.run(x, obs, context=seed3)
     keep = np.setdiff1d(np.arange(len(x)), rare)
-    without = task.run(x[keep], obs.iloc[keep])
+    without = task.run(x[keep], obs.iloc[keep], context=seed3)
     assert [r.to_dict() for r in with_rare] == [r.to_dict() for r in without]
     # not a vacuous comparison: keeping the rare class (min_class_size=1) changes the scores
-    kept = get_task("label_prediction", seed=3, classifiers=("lr",), min_class_size=1)
-    changed = kept.run(x, obs)
+    kept = get_task("label_prediction", classifiers=("lr",), min_class_size=1)
+    changed = kept.run(x, obs, context=seed3)
     assert [r.value for r in changed] != [r.value for r in with_rare]
 
 
@@ -186,17 +189,21 @@ def test_same_seed_identical(pbmc, task):
         x, obs = _batch_data(2.0)
     else:
         x, obs = pbmc
-    first = get_task(task, seed=5).run(x, obs)
-    second = get_task(task, seed=5).run(x, obs)
+    first = get_task(task).run(x, obs, context=RunContext(seed=5))
+    second = get_task(task).run(x, obs, context=RunContext(seed=5))
     assert [r.to_dict() for r in first] == [r.to_dict() for r in second]
     assert all(np.isfinite(r.value) for r in first)
 
 
 def test_label_prediction_same_seed_identical_other_seed_changes_rf(pbmc, lp_default):
     x, obs = pbmc
-    again = get_task("label_prediction", seed=42).run(x, obs)
+    again = get_task("label_prediction").run(x, obs, context=RunContext(seed=42))
     assert [r.to_dict() for r in again] == [r.to_dict() for r in lp_default]
-    rf_other = get_task("label_prediction", seed=7, classifiers=("rf",)).run(x, obs)
+    # the default context is seed 42
+    assert [r.to_dict() for r in get_task("label_prediction").run(x, obs)] == \
+        [r.to_dict() for r in lp_default]
+    rf_other = get_task("label_prediction", classifiers=("rf",)).run(
+        x, obs, context=RunContext(seed=7))
     rf_42 = {r.metric: r.value for r in lp_default if r.params["classifier"] == "rf"}
     rf_7 = {r.metric: r.value for r in rf_other if r.params["classifier"] == "rf"}
     assert rf_42.keys() == rf_7.keys()
@@ -248,34 +255,50 @@ def test_nan_in_embedding(pbmc, task):
 
 
 def test_label_prediction_max_cells_is_a_seeded_stratified_subsample(pbmc):
+    # the max_cells subsample is drawn first (over every cell), then the classes with fewer
+    # than min_class_size cells in it are dropped (docs/spec.md#task-label_prediction)
     x, obs = pbmc
     labels = obs["cell_type"].astype(str).to_numpy()
-    task = get_task("label_prediction", seed=5, classifiers=("lr",), max_cells=300)
-    capped = task.run(x, obs)
-    assert task.resolved_ == {"n_cells": 300}
+    seed5 = RunContext(seed=5)
+    task = get_task("label_prediction", classifiers=("lr",), max_cells=300)
+    capped = task.evaluate(x, obs, context=seed5)
     assert task.options()["max_cells"] == 300
     # the same as cross-validating the stratified subsample by hand (same folds, same model)
-    from czbench.sampling import stratified_subset
+    from czbench.utils.sampling import stratified_subset
 
     codes = pd.factorize(pd.Series(labels), sort=True)[0]
-    keep = np.flatnonzero(np.bincount(codes)[codes] >= 10)
-    rows = keep[stratified_subset(codes[keep], 300, 5)]
-    by_hand = get_task("label_prediction", seed=5, classifiers=("lr",),
-                       min_class_size=1).run(x[rows], obs.iloc[rows])
-    assert [r.to_dict() for r in capped] == [r.to_dict() for r in by_hand]
+    drawn = stratified_subset(codes, 300, 5)
+    counts = np.bincount(codes[drawn])
+    rows = drawn[counts[codes[drawn]] >= 10]
+    assert len(rows) < 300  # not vacuous: the subsample holds classes under 10 cells
+    assert capped.resolved == {"n_cells": len(rows),
+                               "n_classes": int(np.unique(codes[rows]).size)}
+    by_hand = get_task("label_prediction", classifiers=("lr",),
+                       min_class_size=1).run(x[rows], obs.iloc[rows], context=seed5)
+    assert [r.to_dict() for r in capped.results] == [r.to_dict() for r in by_hand]
     # class proportions kept (stratified), and the same seed draws the same cells
-    full = np.bincount(codes[keep]) / len(keep)
-    sub = np.bincount(codes[rows], minlength=len(full)) / 300
+    full = np.bincount(codes) / len(codes)
+    sub = np.bincount(codes[drawn], minlength=len(full)) / 300
     assert np.abs(full - sub).max() < 0.01
-    again = get_task("label_prediction", seed=5, classifiers=("lr",), max_cells=300)
-    assert [r.to_dict() for r in again.run(x, obs)] == [r.to_dict() for r in capped]
+    again = get_task("label_prediction", classifiers=("lr",), max_cells=300)
+    assert [r.to_dict() for r in again.run(x, obs, context=seed5)] == \
+        [r.to_dict() for r in capped.results]
     # above the number of cells it is the exact computation
-    uncapped = get_task("label_prediction", seed=5, classifiers=("lr",), max_cells=10_000)
-    exact = get_task("label_prediction", seed=5, classifiers=("lr",))
-    assert [r.to_dict() for r in uncapped.run(x, obs)] == [r.to_dict() for r in exact.run(x, obs)]
+    uncapped = get_task("label_prediction", classifiers=("lr",), max_cells=10_000)
+    exact = get_task("label_prediction", classifiers=("lr",))
+    assert [r.to_dict() for r in uncapped.run(x, obs, context=seed5)] == \
+        [r.to_dict() for r in exact.run(x, obs, context=seed5)]
 
 
 @pytest.mark.parametrize("bad", [0, 9, 2.5, -1])
 def test_label_prediction_max_cells_rejects_bad_values(bad):
     with pytest.raises(InputError, match="max_cells"):
         get_task("label_prediction", max_cells=bad)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_seed_is_not_a_task_option(task):
+    # the seed belongs to the run (RunContext), never to a task
+    with pytest.raises(InputError, match="seed"):
+        get_task(task, seed=0)
+    assert "seed" not in get_task(task).options()

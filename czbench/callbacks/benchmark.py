@@ -8,8 +8,10 @@ The embedding of each validation batch comes from, in this order: ``embedding_fn
 batch)`` if given; the module's ``embed(batch) -> Tensor`` method; or ``outputs[output_key]`` of
 ``validation_step``. Embeddings and the batch's obs codes accumulate in an
 :class:`EmbeddingCollector` (torchmetrics, ``dist_reduce_fx="cat"``), so under DDP every rank's
-cells are scored together. Scores are the core tasks' (:mod:`czbench.scoring`), logged as
-``czbench/<task>/<metric>[/<param>...]`` through ``pl_module.log_dict``.
+cells are scored together. Scores are the core tasks' (:func:`czbench.run.score.score_input`,
+the engine of ``czbench run``), logged as ``<log_prefix>/<task>/<metric>[/<param>...]`` through
+``pl_module.log_dict``, with every name part made safe for any Lightning logger
+(:func:`czbench.utils.params.log_name`: ``MEAN(knn,lr,rf)`` is logged as ``MEAN_knn_lr_rf``).
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 
 from czbench.callbacks.collector import EmbeddingCollector
+from czbench.context import DEFAULT_SEED, RunContext
 from czbench.errors import InputError
-from czbench.results import write_json
-from czbench.sampling import stratified_subset
-from czbench.scoring import CORE_TASKS, add_embedding, make_tasks, new_document, score_embedding
-from czbench.summary import summarize
-from czbench.tasks import DEFAULT_SEED, MetricResult, Task
+from czbench.run.document import add_records, finish, input_entry, new_document, write_json
+from czbench.run.plan import make_tasks
+from czbench.run.score import score_input
+from czbench.tasks import CORE_TASKS, MetricResult, Task
+from czbench.utils.params import log_name
+from czbench.utils.sampling import stratified_subset
 
 EmbeddingFn = Callable[[L.LightningModule, dict[str, Any]], torch.Tensor]
 
@@ -40,7 +44,8 @@ class BenchmarkCallback(L.Callback):
     """Score the validation embedding on czbench tasks every ``every_n_epochs`` epochs.
 
     Args:
-        tasks: task names or :class:`~czbench.tasks.Task` instances.
+        tasks: task names or :class:`~czbench.tasks.Task` instances (tasks that score
+            embeddings).
         every_n_epochs: score after validation of epochs n-1, 2n-1, ... (1: every epoch);
             ``trainer.validate`` always scores.
         embedding_fn: ``fn(pl_module, batch) -> Tensor``; overrides ``embed``.
@@ -48,12 +53,14 @@ class BenchmarkCallback(L.Callback):
             when the module has no ``embed`` method).
         task_options: {task: {option: value}}.
         max_cells: seeded, cell-type-stratified subsample of the gathered cells (time budget).
-        seed: seed of the tasks and the subsample.
+        seed: seed of the tasks and the subsample (the run context's seed).
+        knn_backend: ``auto``, ``exact`` or ``faiss-ivf`` (see :mod:`czbench.neighbors`).
+        device: where the metrics run; ``None``: the module's device.
         results_dir: when given, each scoring writes a results JSON there (the ``czbench run``
             format plus stage, epoch, global step and checkpoint path); never overwrites.
         warn_fraction: warn when scoring takes longer than this fraction of the training
             epoch's wall time.
-        log_prefix: prefix of the logged names.
+        log_prefix: first part of the logged names.
 
     Attributes:
         results_: the latest list of :class:`~czbench.tasks.MetricResult`.
@@ -65,17 +72,28 @@ class BenchmarkCallback(L.Callback):
                  embedding_fn: EmbeddingFn | None = None, output_key: str = "embedding",
                  task_options: dict[str, dict[str, Any]] | None = None,
                  max_cells: int | None = None, seed: int = DEFAULT_SEED,
+                 knn_backend: str = "auto", device: str | None = None,
                  results_dir: str | Path | None = None, warn_fraction: float = 0.5,
                  log_prefix: str = "czbench") -> None:
         super().__init__()
-        if every_n_epochs < 1:
+        if isinstance(every_n_epochs, bool) or int(every_n_epochs) != every_n_epochs \
+                or every_n_epochs < 1:
             raise InputError(f"every_n_epochs: expected a positive integer, got {every_n_epochs}")
-        self.tasks = make_tasks(list(tasks), seed=seed, task_options=task_options)
+        self.context = RunContext(seed=seed, knn_backend=knn_backend, device=device)
+        self.tasks = make_tasks(list(tasks), task_options=task_options)
+        for task in self.tasks:
+            if task.input_kind != "embedding":
+                raise InputError(f"tasks: BenchmarkCallback scores embeddings; task "
+                                 f"'{task.name}' scores {task.input_kind} predictions (use "
+                                 f"czbench.benchmark(..., predictions=...) for it)")
         self.every_n_epochs = int(every_n_epochs)
         self.embedding_fn = embedding_fn
         self.output_key = output_key
+        if max_cells is not None and (isinstance(max_cells, bool) or int(max_cells) != max_cells
+                                      or max_cells < 2):
+            raise InputError(f"max_cells: expected an integer >= 2 or None, got {max_cells!r}")
         self.max_cells = max_cells
-        self.seed = int(seed)
+        self.seed = self.context.seed
         self.results_dir = Path(results_dir) if results_dir is not None else None
         self.warn_fraction = float(warn_fraction)
         self.log_prefix = log_prefix
@@ -87,6 +105,14 @@ class BenchmarkCallback(L.Callback):
         self._active = False
         self._train_epoch_start: float | None = None
         self._train_epoch_seconds: float | None = None
+
+    @property
+    def state_key(self) -> str:
+        """Key of this callback's state in a checkpoint: two callbacks with different tasks or
+        prefixes keep separate histories."""
+        return self._generate_state_key(tasks=[t.name for t in self.tasks],
+                                        log_prefix=self.log_prefix,
+                                        every_n_epochs=self.every_n_epochs)
 
     # -- when to run ---------------------------------------------------------------------------
     def _should_score(self, trainer: L.Trainer) -> bool:
@@ -101,7 +127,7 @@ class BenchmarkCallback(L.Callback):
         adata = getattr(getattr(trainer, "datamodule", None), "adata", None)
         if adata is not None:
             for task in self.tasks:
-                task.prepare(adata)
+                task.prepare(adata, self.context)
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._train_epoch_start = time.perf_counter()
@@ -173,6 +199,11 @@ class BenchmarkCallback(L.Callback):
         self.results_ = [MetricResult(**r) for r in payload["results"]]
         self.document_ = payload["document"]
         values = {self.log_name(r): r.value for r in self.results_}
+        if len(values) != len(self.results_):
+            names = [self.log_name(r) for r in self.results_]
+            clash = next(n for n in names if names.count(n) > 1)
+            raise InputError(f"log names: two results map to '{clash}' once made safe for "
+                             f"loggers; give the params distinct values")
         # every rank holds the same values: averaging them across ranks changes nothing, and
         # lets every rank (e.g. a ModelCheckpoint monitoring a czbench metric) see them
         pl_module.log_dict(values, on_step=False, on_epoch=True,
@@ -181,9 +212,9 @@ class BenchmarkCallback(L.Callback):
                               "global_step": trainer.global_step, **values})
 
     def log_name(self, result: MetricResult) -> str:
-        """``czbench/<task>/<metric>`` with the params' values appended."""
-        suffix = "".join(f"/{v}" for v in result.params.values())
-        return f"{self.log_prefix}/{result.task}/{result.metric}{suffix}"
+        """The logged name of ``result``: ``<log_prefix>/<task>/<metric>[/<param>...]``, each
+        part safe for every Lightning logger (see :func:`czbench.utils.params.log_name`)."""
+        return log_name(self.log_prefix, result.task, result.metric, result.params)
 
     def _obs(self, trainer: L.Trainer, gathered: dict[str, np.ndarray]) -> pd.DataFrame:
         codes = {c: gathered[c] for c in self.columns}
@@ -196,22 +227,25 @@ class BenchmarkCallback(L.Callback):
                gathered: dict[str, np.ndarray]) -> dict[str, Any]:
         embedding = gathered["embedding"]
         obs = self._obs(trainer, gathered)
-        results, timings, neighbors = score_embedding(embedding, obs, self.tasks)
+        context = self.context if self.context.device is not None else \
+            RunContext(self.context.seed, self.context.knn_backend, str(pl_module.device))
+        records = score_input(embedding, obs, self.tasks, context)
         datamodule = getattr(trainer, "datamodule", None)
         meta = getattr(getattr(datamodule, "adata", None), "uns", {}).get("czbench", {})
         checkpoint = getattr(trainer, "ckpt_path", None)
         document = new_document(
-            seeds=[self.seed], tasks=self.tasks, stage=_stage(trainer),
-            epoch=int(trainer.current_epoch), global_step=int(trainer.global_step),
+            seeds=[self.seed], tasks=self.tasks, context=context.describe(embedding),
+            stage=_stage(trainer), epoch=int(trainer.current_epoch),
+            global_step=int(trainer.global_step),
             checkpoint=str(checkpoint) if checkpoint else None,
             dataset={"name": meta.get("name"), "path": meta.get("path"),
                      "sha256": meta.get("sha256"), "n_cells": int(len(embedding)),
                      "split": "val", "columns": dict(meta.get("columns", {}))})
         source = str(checkpoint) if checkpoint else \
             f"{type(pl_module).__name__}@epoch{trainer.current_epoch}"
-        add_embedding(document, source, embedding, results, timings, seed=self.seed,
-                      neighbors=neighbors)
-        summarize(document)
+        entry = input_entry(source, embedding, kind="embedding", role="model", seed=self.seed)
+        results = add_records(document, entry, records)
+        finish(document)
         if self.results_dir is not None:
             self._write(document, trainer, checkpoint)
         return {"results": [r.to_dict() for r in results], "document": document}

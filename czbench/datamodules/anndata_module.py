@@ -5,7 +5,9 @@ Each batch is a dict::
     {"x": float32 (batch, genes), "index": int64 row ids into the AnnData,
      "cell_type": int64 codes, "batch": int64 codes, ...}   # the obs columns present
 
-``dm.categories[column]`` maps codes back to names. Sparse rows are densified per batch only.
+``dm.categories[column]`` maps codes back to names. The data is read in ``setup`` (or when
+``adata`` / ``n_genes`` is first asked for), never in ``__init__``; DataLoader workers receive
+only the expression rows' source and the obs codes, never the whole AnnData.
 """
 
 from __future__ import annotations
@@ -22,21 +24,24 @@ import scipy.sparse as sp
 import torch
 from torch.utils.data import DataLoader
 
-from czbench.datasets import STANDARD_COLUMNS, from_anndata, load
+from czbench.datasets import STANDARD_COLUMNS, from_anndata, list_datasets, load
+from czbench.datasets.counts import counts_location, is_counts, library_target, normalize_rows
 from czbench.errors import InputError
-from czbench.sampling import stratified_split, stratified_subset
+from czbench.utils.sampling import stratified_split, stratified_subset
 
 SPLITS = ("train", "val", "test")
 
 
-class _Rows:
-    """Reads rows of X (in memory or backed h5ad) as a dense float32 array, optionally
-    normalised (normalize_total to ``target_sum`` + log1p) and reordered to a gene list."""
+class RowReader:
+    """Reads rows of one matrix (in memory, or X of a backed h5ad reopened in each worker) as
+    dense float32, optionally normalised (counts to ``target_sum``, then ``log1p``) and
+    reordered to a gene list. This, not the AnnData, is what DataLoader workers receive."""
 
-    def __init__(self, adata: ad.AnnData, gene_index: np.ndarray | None,
+    def __init__(self, adata: ad.AnnData, layer: str | None, gene_index: np.ndarray | None,
                  target_sum: float | None, log1p: bool) -> None:
-        self.backed_path = str(adata.filename) if adata.isbacked else None
-        self.matrix = None if adata.isbacked else adata.X
+        backed = adata.isbacked and layer is None
+        self.backed_path = str(adata.filename) if backed else None
+        self.matrix = None if backed else (adata.X if layer is None else adata.layers[layer])
         self.gene_index = gene_index
         self.target_sum = target_sum
         self.log1p = log1p
@@ -45,7 +50,7 @@ class _Rows:
     def __getstate__(self) -> dict[str, Any]:  # worker processes reopen backed files
         return {**self.__dict__, "_handle": None}
 
-    def _source(self) -> Any:
+    def source(self) -> Any:
         if self.matrix is not None:
             return self.matrix
         if self._handle is None:
@@ -54,12 +59,11 @@ class _Rows:
 
     def read(self, rows: np.ndarray) -> np.ndarray:
         order = np.argsort(rows, kind="stable")
-        block = self._source()[rows[order]]  # h5py needs increasing indices
+        block = self.source()[rows[order]]  # h5py needs increasing indices
         block = block.toarray() if sp.issparse(block) else np.asarray(block)
         block = block.astype(np.float32, copy=False)[np.argsort(order, kind="stable")]
         if self.target_sum is not None:
-            totals = block.sum(axis=1, keepdims=True)
-            block = block * (self.target_sum / np.where(totals > 0, totals, 1.0))
+            block = normalize_rows(block, self.target_sum).astype(np.float32, copy=False)
         if self.log1p:
             block = np.log1p(block)
         if self.gene_index is not None:
@@ -68,6 +72,22 @@ class _Rows:
             out[:, present] = block[:, self.gene_index[present]]
             block = out
         return block
+
+
+class Collate:
+    """Turns a list of row ids into a batch dict (picklable: a reader and the obs codes)."""
+
+    def __init__(self, reader: RowReader, codes: dict[str, np.ndarray]) -> None:
+        self.reader = reader
+        self.codes = codes
+
+    def __call__(self, rows: list[int]) -> dict[str, torch.Tensor]:
+        index = np.asarray(rows, dtype=np.int64)
+        batch = {"x": torch.from_numpy(self.reader.read(index)),
+                 "index": torch.from_numpy(index)}
+        for key, codes in self.codes.items():
+            batch[key] = torch.from_numpy(codes[index])
+        return batch
 
 
 class AnnDataModule(L.LightningDataModule):
@@ -80,8 +100,9 @@ class AnnDataModule(L.LightningDataModule):
         obs_keys: standard columns to put in each batch as integer codes (default: the ones the
             data has among ``cell_type``, ``batch``, ``species``, ``time``, ``condition``;
             times travel as codes of their distinct values and are decoded back by the callback).
-        normalize: ``normalize_total`` (to the median cell total of the whole data) + ``log1p``
-            per batch, as many models expect raw counts to be prepared.
+        normalize: read the raw counts (:mod:`czbench.datasets.counts`), scale each cell to the
+            median total of the cells with counts, then ``log1p`` -- per batch, as many models
+            expect; data that is not counts is refused.
         genes: gene names in the order the model expects; genes the data lacks are zero
             columns (listed in ``missing_genes``).
         split_fractions: (train, val, test) fractions, stratified by ``cell_type``.
@@ -103,59 +124,131 @@ class AnnDataModule(L.LightningDataModule):
                  num_workers: int = 0, pin_memory: bool = False,
                  **loader_kwargs: Any) -> None:
         super().__init__()
-        keys = {"label_key": label_key, "batch_key": batch_key, "species_key": species_key,
-                "time_key": time_key, "condition_key": condition_key}
-        if isinstance(data, ad.AnnData):
-            self.adata = data if "czbench" in data.uns and not any(keys.values()) else \
-                from_anndata(data, **keys)
-        else:
-            self.adata = load(data, backed=backed, **keys)
-        self.name = self.adata.uns.get("czbench", {}).get("name", "anndata")
+        if not isinstance(data, ad.AnnData | str | Path):
+            raise InputError(f"data: expected a registered dataset name, an .h5ad path or an "
+                             f"AnnData, got {type(data).__name__}")
+        if isinstance(data, str | Path) and str(data) not in list_datasets() \
+                and not Path(data).expanduser().exists():
+            raise InputError(f"data: '{data}' is neither a registered dataset "
+                             f"({', '.join(list_datasets())}) nor an existing .h5ad file")
         if len(split_fractions) != 3 or any(f < 0 for f in split_fractions) or \
                 abs(sum(split_fractions) - 1.0) > 1e-6:
             raise InputError(f"split_fractions: expected three non-negative fractions summing "
                              f"to 1, got {tuple(split_fractions)}")
+        self.data = data
+        self.keys = {"label_key": label_key, "batch_key": batch_key,
+                     "species_key": species_key, "time_key": time_key,
+                     "condition_key": condition_key}
+        self.obs_keys_requested = None if obs_keys is None else list(obs_keys)
+        self.normalize = bool(normalize)
+        self.genes = None if genes is None else list(genes)
         self.split_fractions = tuple(float(f) for f in split_fractions)
         self.split_key = split_key
         self.val_max_cells = val_max_cells
+        self.backed = bool(backed)
         self.seed = int(seed)
         self.loader_kwargs = {"batch_size": batch_size, "num_workers": num_workers,
                               "pin_memory": pin_memory, **loader_kwargs}
-        obs = self.adata.obs
-        default = [c for c in STANDARD_COLUMNS if c in obs]
-        self.obs_keys = list(obs_keys) if obs_keys is not None else default
-        for key in self.obs_keys:
+        self._adata: ad.AnnData | None = None
+        self._obs_keys: list[str] = []
+        self._categories: dict[str, list[str]] = {}
+        self._codes: dict[str, np.ndarray] = {}
+        self._missing_genes: list[str] = []
+        self.split_indices: dict[str, np.ndarray] = {}
+        self._collate: Collate | None = None
+
+    # -- loading -------------------------------------------------------------------------------
+    @property
+    def adata(self) -> ad.AnnData:
+        """The dataset (read on first use)."""
+        self._load()
+        assert self._adata is not None
+        return self._adata
+
+    @property
+    def obs_keys(self) -> list[str]:
+        """The standard obs columns each batch carries as integer codes."""
+        self._load()
+        return self._obs_keys
+
+    @property
+    def categories(self) -> dict[str, list[str]]:
+        """Per obs key, the category names its codes index."""
+        self._load()
+        return self._categories
+
+    @property
+    def codes(self) -> dict[str, np.ndarray]:
+        """Per obs key, every cell's integer code."""
+        self._load()
+        return self._codes
+
+    @property
+    def missing_genes(self) -> list[str]:
+        """Requested ``genes`` the data lacks (zero columns in ``x``)."""
+        self._load()
+        return self._missing_genes
+
+    @property
+    def name(self) -> str:
+        return self.adata.uns.get("czbench", {}).get("name", "anndata")
+
+    @property
+    def n_genes(self) -> int:
+        """Columns of ``x`` in each batch (``len(genes)``, else the dataset's genes)."""
+        return len(self.genes) if self.genes is not None else int(self.adata.n_vars)
+
+    def _load(self) -> None:
+        if self._adata is not None:
+            return
+        data, keys = self.data, self.keys
+        if isinstance(data, ad.AnnData):
+            adata = data if "czbench" in data.uns and not any(keys.values()) else \
+                from_anndata(data, **keys)
+        else:
+            adata = load(data, backed=self.backed, **keys)
+        obs = adata.obs
+        obs_keys = self.obs_keys_requested if self.obs_keys_requested is not None else \
+            [c for c in STANDARD_COLUMNS if c in obs]
+        for key in obs_keys:
             if key not in obs:
                 raise InputError(f"obs_keys: column '{key}' not in obs; columns are: "
                                  f"{', '.join(map(str, obs.columns))}")
-        self.categories: dict[str, list[str]] = {}
-        self.codes: dict[str, np.ndarray] = {}
-        for key in self.obs_keys:
+        categories, codes = {}, {}
+        for key in obs_keys:
             values = pd.Categorical(obs[key].astype(str))
-            self.categories[key] = [str(c) for c in values.categories]
-            self.codes[key] = values.codes.astype(np.int64)
-        self.missing_genes: list[str] = []
-        gene_index = None
-        if genes is not None:
-            position = pd.Index(self.adata.var_names).get_indexer(list(genes))
-            self.missing_genes = [g for g, p in zip(genes, position, strict=True) if p < 0]
-            if len(self.missing_genes) == len(genes):
+            categories[key] = [str(c) for c in values.categories]
+            codes[key] = values.codes.astype(np.int64)
+        gene_index, missing = None, []
+        if self.genes is not None:
+            position = pd.Index(adata.var_names).get_indexer(self.genes)
+            missing = [g for g, p in zip(self.genes, position, strict=True) if p < 0]
+            if len(missing) == len(self.genes):
                 raise InputError("genes: none of the requested genes are in var_names")
             gene_index = position
-        target_sum = self._median_total() if normalize else None
-        self.rows = _Rows(self.adata, gene_index, target_sum, log1p=normalize)
-        self.n_genes = len(genes) if genes is not None else self.adata.n_vars
-        self.split_indices: dict[str, np.ndarray] = {}
-
-    def _median_total(self) -> float:
-        totals = []
-        for start in range(0, self.adata.n_obs, 10_000):
-            block = self.adata.X[start:start + 10_000]
-            totals.append(np.asarray(block.sum(axis=1)).ravel())
-        return float(np.median(np.concatenate(totals)))
+        layer, target_sum = None, None
+        if self.normalize:
+            try:
+                layer = counts_location(adata)
+            except InputError as err:
+                raise InputError(f"normalize: {err}") from None
+            matrix = adata.X if layer is None else adata.layers[layer]
+            if not is_counts(matrix[: min(adata.n_obs, 2000)]):
+                where = "X" if layer is None else f"layers['{layer}']"
+                raise InputError(f"normalize: {where} is not raw counts (negative, non-integer "
+                                 f"or non-finite values); pass normalize=False for data that is "
+                                 f"already processed")
+            target_sum = library_target(matrix)
+        self._obs_keys, self._categories, self._codes = list(obs_keys), categories, codes
+        self._missing_genes = missing
+        self._collate = Collate(RowReader(adata, layer, gene_index, target_sum,
+                                          log1p=self.normalize), codes)
+        self._adata = adata
 
     # -- splits ------------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
+        """Read the data (once) and draw the seeded splits."""
+        self._load()
         if self.split_indices:
             return
         n = self.adata.n_obs
@@ -180,32 +273,31 @@ class AnnDataModule(L.LightningDataModule):
 
     def collate(self, rows: list[int]) -> dict[str, torch.Tensor]:
         """Batch of AnnData rows -> dict of tensors."""
-        index = np.asarray(rows, dtype=np.int64)
-        batch = {"x": torch.from_numpy(self.rows.read(index)),
-                 "index": torch.from_numpy(index)}
-        for key, codes in self.codes.items():
-            batch[key] = torch.from_numpy(codes[index])
-        return batch
+        self._load()
+        assert self._collate is not None
+        return self._collate(rows)
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        self.setup()
-        indices = self.split_indices[split].tolist()
+    def _loader(self, indices: list[int], shuffle: bool) -> DataLoader:
+        self._load()
         generator = torch.Generator().manual_seed(self.seed) if shuffle else None
-        return DataLoader(indices, shuffle=shuffle, collate_fn=self.collate,
+        return DataLoader(indices, shuffle=shuffle, collate_fn=self._collate,
                           generator=generator, **self.loader_kwargs)
 
+    def _split_loader(self, split: str, shuffle: bool) -> DataLoader:
+        self.setup()
+        return self._loader(self.split_indices[split].tolist(), shuffle)
+
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        return self._split_loader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
+        return self._split_loader("val", shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        return self._split_loader("test", shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
-        return DataLoader(list(range(self.adata.n_obs)), shuffle=False, collate_fn=self.collate,
-                          **self.loader_kwargs)
+        return self._loader(list(range(self.adata.n_obs)), shuffle=False)
 
     def obs_frame(self, codes: dict[str, np.ndarray]) -> pd.DataFrame:
         """Decode integer code columns back to their category names."""

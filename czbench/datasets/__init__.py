@@ -2,25 +2,20 @@
 
 >>> import czbench.datasets as ds
 >>> ds.list()                                   # doctest: +SKIP
-['pbmc68k_reduced', 'pbmc_3chemistries_symphony', 'lung_celllines_mixology']
+['pbmc_3chemistries_symphony', 'lung_celllines_mixology', 'pbmc68k_reduced', ...]
 >>> adata = ds.load("pbmc_3chemistries_symphony")          # doctest: +SKIP
 >>> adata = ds.load("mine.h5ad", label_key="celltype", batch_key="sample")  # doctest: +SKIP
 
 Every loaded AnnData carries the standard obs columns its data has (``cell_type`` and, where
 present, ``batch`` / ``species`` / ``time`` / ``condition``), copied from the source columns,
-which are kept; ``adata.uns["czbench"]`` records the name, file, sha256 and column mapping.
+which are kept; ``adata.uns["czbench"]`` records the name, file, sha256, column mapping and
+where the raw counts are (:mod:`czbench.datasets.counts`).
 """
 
 from __future__ import annotations
 
-import warnings
-from pathlib import Path
-
-import anndata as ad
-import numpy as np
-import pandas as pd
-
-from czbench._arrays import sha256_file
+from czbench.datasets.counts import counts_matrix, is_counts, library_target, normalize_counts
+from czbench.datasets.loading import from_anndata, info, load, standardize_obs, summary
 from czbench.datasets.registry import (
     DATA_DIR,
     STANDARD_COLUMNS,
@@ -28,146 +23,11 @@ from czbench.datasets.registry import (
     get_info,
     list_datasets,
     register,
+    unregister,
 )
-from czbench.errors import InputError
-
-
-def _read_h5ad(path: Path, backed: bool = False) -> ad.AnnData:
-    if not path.exists():
-        raise InputError(f"dataset: file not found: {path}")
-    if path.is_dir():
-        raise InputError(f"dataset: {path} is a folder; expected an .h5ad file")
-    try:
-        with warnings.catch_warnings():  # old files: anndata moves uns graphs to obsp
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.filterwarnings("ignore", message=".*very old version of AnnData")
-            return ad.read_h5ad(path, backed="r" if backed else None)
-    except Exception as err:  # h5py/anndata raise many types for a non-h5ad file
-        raise InputError(f"dataset: {path} is not a readable .h5ad file "
-                         f"({type(err).__name__})") from err
-
-
-def standardize_obs(adata: ad.AnnData, mapping: dict[str, str],
-                    quiet: frozenset[str] = frozenset()) -> dict[str, str]:
-    """Copy source obs columns to the standard names in ``mapping`` ({standard: source}).
-
-    A different column already named like a standard one is kept as ``<name>_original`` (with a
-    warning, except for the standard columns in ``quiet``, whose mapping a dataset's registry
-    entry documents), never overwritten silently. Returns the mapping applied.
-    """
-    applied = {}
-    for standard, source in mapping.items():
-        if source is None:
-            continue
-        if standard not in STANDARD_COLUMNS:
-            raise InputError(f"{standard}: not a standard column; expected one of "
-                             f"{', '.join(STANDARD_COLUMNS)}")
-        key = f"{'label' if standard == 'cell_type' else standard}_key"
-        if source not in adata.obs.columns:
-            raise InputError(f"{key}: column '{source}' not in obs; columns are: "
-                             f"{', '.join(map(str, adata.obs.columns))}")
-        column = adata.obs[source]
-        missing = int(column.isna().sum())
-        if missing:
-            raise InputError(f"{key}: column '{source}' has {missing} missing values (NaN)")
-        if source != standard:
-            if standard in adata.obs.columns:
-                kept = f"{standard}_original"
-                if standard not in quiet:
-                    warnings.warn(f"obs column '{standard}' is replaced by '{source}' "
-                                  f"({key}); the old one is kept as '{kept}'", stacklevel=3)
-                adata.obs[kept] = adata.obs[standard]
-            adata.obs[standard] = column.copy()
-        applied[standard] = source
-    return applied
-
-
-def load(name_or_path: str | Path, *, label_key: str | None = None,
-         batch_key: str | None = None, species_key: str | None = None,
-         time_key: str | None = None, condition_key: str | None = None,
-         verify: bool = True, backed: bool = False) -> ad.AnnData:
-    """Load a registered dataset by name, or an .h5ad file by path, with standard obs columns.
-
-    The ``*_key`` arguments name the source obs columns to use as ``cell_type``, ``batch``,
-    ``species``, ``time`` and ``condition``; for a registered dataset they override its defaults.
-    ``backed=True`` keeps X on disk (rows are read lazily; obs is in memory).
-    """
-    overrides = {"cell_type": label_key, "batch": batch_key, "species": species_key,
-                 "time": time_key, "condition": condition_key}
-    name = str(name_or_path)
-    if name in list_datasets():
-        info = get_info(name)
-        path = info.path()
-        adata = _read_h5ad(path, backed)
-        digest = sha256_file(str(path))
-        if verify and digest != info.sha256:
-            message = (f"dataset '{name}': sha256 of {path} is {digest}, the registry "
-                       f"expects {info.sha256}")
-            if info.external:
-                warnings.warn(message + " (file provided by another package)", stacklevel=2)
-            else:
-                raise InputError(message)
-        user = {k: v for k, v in overrides.items() if v is not None}
-        mapping = {**info.columns, **user}
-        quiet = frozenset(k for k in info.columns if k not in user)
-        source = {"name": name, "path": str(path), "sha256": digest, "registered": True}
-    else:
-        path = Path(name).expanduser()
-        if path.suffix != ".h5ad" and not path.exists():
-            raise InputError(f"dataset: '{name}' is neither a registered dataset "
-                             f"({', '.join(list_datasets())}) nor an existing .h5ad file")
-        adata = _read_h5ad(path, backed)
-        digest = sha256_file(str(path))
-        mapping = {k: v for k, v in overrides.items() if v is not None}
-        quiet = frozenset()
-        if "cell_type" not in mapping and "cell_type" in adata.obs.columns:
-            mapping["cell_type"] = "cell_type"
-        if "batch" not in mapping and "batch" in adata.obs.columns:
-            mapping["batch"] = "batch"
-        source = {"name": path.stem, "path": str(path.resolve()), "sha256": digest,
-                  "registered": False}
-    applied = standardize_obs(adata, mapping, quiet)
-    adata.uns["czbench"] = {**source, "columns": applied}
-    return adata
-
-
-def from_anndata(adata: ad.AnnData, *, name: str = "anndata", label_key: str | None = None,
-                 batch_key: str | None = None, species_key: str | None = None,
-                 time_key: str | None = None, condition_key: str | None = None) -> ad.AnnData:
-    """Standardise an AnnData already in memory (a copy; the input is not changed)."""
-    from czbench._arrays import sha256_array
-
-    adata = adata.copy()
-    mapping = {"cell_type": label_key or ("cell_type" if "cell_type" in adata.obs else None),
-               "batch": batch_key or ("batch" if "batch" in adata.obs else None),
-               "species": species_key, "time": time_key, "condition": condition_key}
-    applied = standardize_obs(adata, mapping)
-    adata.uns["czbench"] = {"name": name, "path": None, "sha256": sha256_array(adata.X),
-                            "registered": False, "columns": applied}
-    return adata
-
-
-def info(name: str) -> DatasetInfo:
-    """Registry entry of a dataset: provenance, licence, shape, columns, shipped embeddings."""
-    return get_info(name)
-
-
-def summary() -> pd.DataFrame:
-    """One row per registered dataset."""
-    rows = [get_info(n).summary_row() for n in list_datasets()]
-    return pd.DataFrame(rows).set_index("name")
-
-
-def is_counts(matrix) -> bool:
-    """True when ``matrix`` holds non-negative integers (raw counts)."""
-    import scipy.sparse as sp
-
-    values = matrix.data if sp.issparse(matrix) else np.asarray(matrix).ravel()
-    values = values[: 1_000_000]
-    return bool(values.size == 0 or (values.min() >= 0 and np.all(np.mod(values, 1) == 0)))
-
 
 list = list_datasets  # noqa: A001 - the public name asked for: czbench.datasets.list()
 
-__all__ = ["DATA_DIR", "STANDARD_COLUMNS", "DatasetInfo", "from_anndata", "info", "is_counts",
-           "list", "list_datasets", "load", "register", "summary"]
+__all__ = ["DATA_DIR", "STANDARD_COLUMNS", "DatasetInfo", "counts_matrix", "from_anndata",
+           "get_info", "info", "is_counts", "library_target", "list", "list_datasets", "load",
+           "normalize_counts", "register", "standardize_obs", "summary", "unregister"]

@@ -1,4 +1,7 @@
-"""``entropy_per_cell``: how evenly batches mix in each cell's neighbourhood."""
+"""``entropy_per_cell``: how evenly batches mix in each cell's neighbourhood.
+
+Definition: docs/spec.md#entropy_per_cell (cz-benchmarks).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from czbench._arrays import as_codes
+from czbench.context import DEFAULT_SEED
 from czbench.errors import InputError
 from czbench.neighbors import KNNGraph, knn_graph
+from czbench.utils.arrays import as_codes
 
 #: Neighbourhood size of the reference definition (the cell itself included).
 ENTROPY_K = 200
@@ -31,9 +35,12 @@ def entropy_per_cell_values(knn: KNNGraph, batch: Any) -> np.ndarray:
 
 
 def entropy_per_cell(embedding: Any, batch: Any, *, k: int = ENTROPY_K,
-                     knn: KNNGraph | None = None) -> float:
+                     knn: KNNGraph | None = None, seed: int = DEFAULT_SEED,
+                     backend: str = "auto", device: Any = None) -> float:
     """Mean over cells of the normalised batch entropy in the ``k``-NN (self included; k capped
-    at n). Pass a precomputed ``knn`` graph with at least ``k`` neighbours to reuse it."""
+    at n). Pass a precomputed ``knn`` graph with at least ``k`` neighbours to reuse it; else it
+    is built with ``backend``, ``seed`` and ``device`` (see :func:`czbench.neighbors.knn_graph`).
+    """
     if knn is None:
-        knn = knn_graph(embedding, k)
+        knn = knn_graph(embedding, k, backend=backend, seed=seed, device=device)
     return float(entropy_per_cell_values(knn.head(min(k, knn.n_cells)), batch).mean())

@@ -1,6 +1,7 @@
 """Exact silhouette, streamed over square tiles in torch (no n x n matrix is ever held).
 
-Definitions (METRICS.md, scib-metrics / cz-benchmarks):
+Definitions: docs/spec.md#silhouette_score and docs/spec.md#batch_silhouette (scib-metrics /
+cz-benchmarks):
 
 * ``silhouette_samples``: s(i) = (b_i - a_i) / max(a_i, b_i) with Euclidean distances;
   s(i) = 0 for a cell alone in its group (scikit-learn's convention).
@@ -24,8 +25,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from czbench._arrays import as_codes, as_torch_2d, resolve_device
+from czbench.context import resolve_device
 from czbench.errors import InputError
+from czbench.utils.arrays import as_codes, as_torch_2d
 
 #: Tile edge (cells) by device type: cache-sized on CPU, launch-amortising on GPUs.
 TILE = {"cpu": 1024, "cuda": 8192}

@@ -1,29 +1,44 @@
 """Benchmark tasks: framework-free code over arrays; every front door calls these classes.
 
 >>> from czbench.tasks import get_task
->>> task = get_task("embedding", seed=0)
->>> results = task.run(embedding, adata.obs)      # doctest: +SKIP
+>>> from czbench.context import RunContext
+>>> task = get_task("embedding")
+>>> results = task.run(embedding, adata.obs, context=RunContext(seed=0))  # doctest: +SKIP
 
-Each task module registers its class with ``@register_task`` when imported; the imports below
-make the built-in tasks available.
+A task declares its input (``embedding`` or ``expression``), the obs columns it reads and the
+metrics it reports (:class:`Task`). The registry lists the built-ins explicitly and imports
+each on first use (:mod:`czbench.tasks.registry`).
 """
 
 from __future__ import annotations
 
-from czbench.tasks.base import DEFAULT_SEED, MetricResult, MetricSpec, Task
-from czbench.tasks.registry import get_task, list_tasks, register_task, task_class
+from typing import Any
 
-# built-in tasks (each module registers its class on import)
-from czbench.tasks.clustering import ClusteringTask  # noqa: E402  isort: skip
-from czbench.tasks.embedding import EmbeddingTask  # noqa: E402  isort: skip
-from czbench.tasks.label_prediction import LabelPredictionTask  # noqa: E402  isort: skip
-from czbench.tasks.batch_integration import BatchIntegrationTask  # noqa: E402  isort: skip
-import czbench.tasks.sequential_organization  # noqa: E402, F401  isort: skip
-import czbench.tasks.cross_species  # noqa: E402, F401  isort: skip
-import czbench.tasks.perturbation  # noqa: E402, F401  isort: skip
+from czbench.context import DEFAULT_SEED, RunContext
+from czbench.tasks.base import INPUT_KINDS, MetricResult, MetricSpec, Task, TaskRun
+from czbench.tasks.registry import (
+    BUILTIN_TASKS,
+    CORE_TASKS,
+    get_task,
+    list_tasks,
+    register_task,
+    restore_builtins,
+    task_class,
+    unregister_task,
+)
+
+#: task classes re-exported here by name, imported when first asked for
+_CLASSES = {spec.split(":")[1]: name for name, spec in BUILTIN_TASKS.items()}
+
+
+def __getattr__(attr: str) -> Any:
+    if attr in _CLASSES:
+        return task_class(_CLASSES[attr])
+    raise AttributeError(f"module 'czbench.tasks' has no attribute {attr!r}")
+
 
 __all__ = [
-    "DEFAULT_SEED", "MetricResult", "MetricSpec", "Task", "BatchIntegrationTask",
-    "ClusteringTask", "EmbeddingTask", "LabelPredictionTask", "get_task", "list_tasks",
-    "register_task", "task_class",
+    "BUILTIN_TASKS", "CORE_TASKS", "DEFAULT_SEED", "INPUT_KINDS", "MetricResult", "MetricSpec",
+    "RunContext", "Task", "TaskRun", "get_task", "list_tasks", "register_task",
+    "restore_builtins", "task_class", "unregister_task", *_CLASSES,
 ]

@@ -1,7 +1,16 @@
-"""What every task shares: its result record, its declared inputs and its run contract."""
+"""What every task shares: its result records, its declared inputs and its run contract.
+
+A task declares what it reads -- ``input_kind`` (an ``embedding``, cells x dims, or an
+``expression`` prediction, cells x genes) and the obs columns named by its ``column_options`` --
+and the metrics it reports. Its options are the keyword arguments of ``__init__`` (stored under
+the same names, as in scikit-learn). Every random choice and the device come from the
+:class:`~czbench.context.RunContext` passed to :meth:`Task.run`, never from the task itself.
+"""
 
 from __future__ import annotations
 
+import copy
+import inspect
 import math
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
@@ -12,11 +21,13 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
-from czbench._arrays import as_numpy_2d, as_torch_2d
-from czbench.errors import InputError
+from czbench.context import RunContext, as_context
+from czbench.errors import InputError, MetricError
 from czbench.neighbors import KNNGraph, knn_graph
+from czbench.utils.arrays import as_numpy_2d, as_torch_2d
 
-DEFAULT_SEED = 42
+#: what a task scores: a cells x dims embedding, or a cells x genes expression prediction
+INPUT_KINDS = ("embedding", "expression")
 
 
 @dataclass(frozen=True)
@@ -42,24 +53,41 @@ class MetricSpec:
     higher_is_better: bool = True
 
 
-class Task(ABC):
-    """A benchmark task over an embedding (cells x dims) and the cells' obs columns.
+@dataclass
+class TaskRun:
+    """Everything one task produced on one input: the metric values, what the task resolved
+    while running (e.g. the cells used, a chosen resolution) and the warnings it raised."""
 
-    Subclasses declare ``name``, ``metrics``, the obs columns they read (as option names whose
-    values are column names, e.g. ``label_key``), and ``knn_k`` when they use the shared
-    kNN graph. Options are keyword arguments of ``__init__``; every random choice takes ``seed``.
+    task: str
+    results: list[MetricResult]
+    resolved: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+class Task(ABC):
+    """A benchmark task over one input (see ``input_kind``) and the cells' obs columns.
+
+    Subclasses declare ``name``, ``description``, ``metrics``, ``column_options`` (option names
+    whose values are obs columns, e.g. ``label_key``) and ``knn_k`` when they use the shared kNN
+    graph, and implement ``_run``. Options are keyword arguments of ``__init__`` stored as
+    attributes of the same name; :meth:`options` reads them back from the signature.
     """
 
     name: ClassVar[str]
     description: ClassVar[str]
     metrics: ClassVar[tuple[MetricSpec, ...]]
+    #: ``embedding`` (cells x dims) or ``expression`` (a cells x genes prediction)
+    input_kind: ClassVar[str] = "embedding"
     #: option names whose values are obs columns the task needs
     column_options: ClassVar[tuple[str, ...]] = ("label_key",)
-    #: accepts a sparse embedding (e.g. the raw-expression baseline) without densifying
+    #: options that never change a number (e.g. ``n_jobs``): not recorded in results files
+    unrecorded_options: ClassVar[tuple[str, ...]] = ()
+    #: accepts a sparse input (e.g. the raw-expression baseline) without densifying
     accepts_sparse: ClassVar[bool] = False
+    #: baselines this task brings, beyond the generic ones (see :mod:`czbench.baselines`)
+    baselines: ClassVar[tuple[Any, ...]] = ()
 
-    def __init__(self, *, seed: int = DEFAULT_SEED, label_key: str = "cell_type") -> None:
-        self.seed = int(seed)
+    def __init__(self, *, label_key: str = "cell_type") -> None:
         self.label_key = label_key
 
     # -- declared inputs ---------------------------------------------------------------------
@@ -73,20 +101,43 @@ class Task(ABC):
         """Neighbours this task needs from the shared kNN graph (0: none)."""
         return 0
 
-    def prepare(self, adata: Any) -> None:  # noqa: B027 - an optional hook
-        """Hook called by the runner with the dataset (AnnData) before ``run``; tasks that need
-        more than obs columns (e.g. expression for a ground truth) override it."""
+    @classmethod
+    def option_names(cls) -> list[str]:
+        """The task's options: the keyword parameters of ``__init__``."""
+        signature = inspect.signature(cls.__init__)
+        return [p.name for p in signature.parameters.values()
+                if p.name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
     def options(self) -> dict[str, Any]:
-        """The task's settings, as recorded in results files."""
-        return {key: value for key, value in vars(self).items() if not key.startswith("_")}
+        """The task's settings, as recorded in results files (from the ``__init__``
+        signature; run-time state and ``unrecorded_options`` are left out)."""
+        return {name: getattr(self, name) for name in self.option_names()
+                if name not in self.unrecorded_options}
+
+    def clone(self) -> Task:
+        """A fresh, unprepared task with the same options (scikit-learn's ``clone``): a run
+        prepares its own copy, so one instance used on several datasets never mixes them."""
+        try:
+            return type(self)(**{name: getattr(self, name) for name in self.option_names()})
+        except (TypeError, AttributeError):  # a contributed task with another constructor
+            return copy.deepcopy(self)
+
+    def prepare(self, adata: Any, context: RunContext | None = None) -> None:  # noqa: B027
+        """Hook called with the dataset (AnnData) before ``run``; tasks that need more than obs
+        columns (e.g. expression for a ground truth) override it."""
 
     def check_inputs(self, obs: pd.DataFrame, n_cells: int | None = None) -> None:
         """Raise a one-line InputError if ``obs`` lacks what the task needs."""
+        if not isinstance(obs, pd.DataFrame):
+            raise InputError(f"obs: task '{self.name}' expected a pandas DataFrame of the "
+                             f"cells' labels, got {type(obs).__name__}")
         if n_cells is not None and len(obs) != n_cells:
-            raise InputError(f"obs: has {len(obs)} rows but the embedding has {n_cells} cells")
+            raise InputError(f"obs: has {len(obs)} rows but the {self.input_kind} has "
+                             f"{n_cells} cells")
         for option in self.column_options:
             column = getattr(self, option)
+            if column is None:
+                continue
             if column not in obs.columns:
                 raise InputError(
                     f"{option}: task '{self.name}' needs obs column '{column}', which is missing;"
@@ -96,39 +147,59 @@ class Task(ABC):
                 raise InputError(f"{option}: obs column '{column}' has {missing} missing values")
 
     # -- running -----------------------------------------------------------------------------
-    def run(self, embedding: Any, obs: pd.DataFrame, *,
+    def run(self, values: Any, obs: pd.DataFrame, *, context: RunContext | None = None,
             knn: KNNGraph | None = None) -> list[MetricResult]:
-        """Score ``embedding`` against ``obs``. ``knn`` may carry a precomputed graph with at
-        least ``knn_k`` neighbours (it is computed here otherwise)."""
-        embedding = self._prepare(embedding)
-        n = embedding.shape[0]
+        """Score ``values`` against ``obs``; the metric values only (see :meth:`evaluate`)."""
+        return self.evaluate(values, obs, context=context, knn=knn).results
+
+    def evaluate(self, values: Any, obs: pd.DataFrame, *, context: RunContext | None = None,
+                 knn: KNNGraph | None = None) -> TaskRun:
+        """Score ``values`` against ``obs`` under ``context`` (default: seed 42, auto kNN
+        backend and device). ``knn`` may carry a precomputed graph with at least ``knn_k``
+        neighbours; it is computed here otherwise."""
+        context = as_context(context)
+        values = self._prepare_values(values)
+        n = values.shape[0]
         self.check_inputs(obs, n)
         if self.knn_k and (knn is None or knn.k < min(self.knn_k, n)):
-            knn = knn_graph(embedding, self.knn_k)
-        return self._run(embedding, obs, knn)
+            knn = knn_graph(values, self.knn_k, backend=context.knn_backend, seed=context.seed,
+                            device=context.device)
+        return self._run(values, obs, knn, context)
 
-    def _prepare(self, embedding: Any) -> Any:
-        """Validate the embedding (2-D, finite) and bring it to the form the task reads."""
-        if sp.issparse(embedding):
-            if not np.isfinite(embedding.data).all():
+    def _prepare_values(self, values: Any) -> Any:
+        """Validate an embedding (2-D, finite) and bring it to the form the task reads."""
+        if sp.issparse(values):
+            if not np.isfinite(values.data).all():
                 raise InputError("embedding: contains NaN or infinite values")
             if self.accepts_sparse:
-                return sp.csr_matrix(embedding)
-            embedding = embedding.toarray()
-        if isinstance(embedding, torch.Tensor):
-            return as_torch_2d(embedding, dtype=embedding.dtype)
-        return as_numpy_2d(embedding, dtype=np.result_type(np.asarray(embedding).dtype,
-                                                           np.float32))
+                return sp.csr_matrix(values)
+            values = values.toarray()
+        if isinstance(values, torch.Tensor):
+            return as_torch_2d(values, dtype=values.dtype)
+        if isinstance(values, pd.DataFrame | pd.Series) or hasattr(values, "obs_names"):
+            raise InputError(f"embedding: task '{self.name}' takes a cells x dims array; got a "
+                             f"{type(values).__name__} (expression predictions go to tasks "
+                             f"whose input is 'expression')")
+        return as_numpy_2d(values, dtype=np.result_type(np.asarray(values).dtype, np.float32))
 
     @abstractmethod
-    def _run(self, embedding: Any, obs: pd.DataFrame,
-             knn: KNNGraph | None) -> list[MetricResult]: ...
+    def _run(self, values: Any, obs: pd.DataFrame, knn: KNNGraph | None,
+             context: RunContext) -> TaskRun: ...
+
+    def _output(self, results: list[MetricResult], **resolved: Any) -> TaskRun:
+        """The :class:`TaskRun` of ``results`` (and what the task resolved while running)."""
+        return TaskRun(self.name, results, dict(resolved))
 
     def _result(self, metric: str, value: float, **params: Any) -> MetricResult:
-        spec = next(m for m in self.metrics if m.name == metric)
+        """One result; a NaN value is a one-line :class:`~czbench.errors.MetricError`."""
+        spec = next((m for m in self.metrics if m.name == metric), None)
+        if spec is None:
+            raise MetricError(f"{self.name}: reports an undeclared metric '{metric}'")
         value = float(value)
         if math.isnan(value):
-            raise RuntimeError(f"{self.name}/{metric} evaluated to NaN")
+            where = f" ({', '.join(f'{k}={v}' for k, v in params.items())})" if params else ""
+            raise MetricError(f"{self.name}/{metric}{where}: evaluated to NaN on these inputs; "
+                              f"it is undefined here (check the labels and the embedding)")
         return MetricResult(self.name, metric, value, dict(params), spec.higher_is_better)
 
     def __repr__(self) -> str:

@@ -1,4 +1,7 @@
-"""Task ``clustering``: Leiden on the embedding's kNN graph, compared with the cell types."""
+"""Task ``clustering``: Leiden on the embedding's kNN graph, compared with the cell types.
+
+Definition: docs/spec.md#task-clustering.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +10,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from czbench.context import RunContext
+from czbench.errors import InputError
 from czbench.graph import fuzzy_connectivities, leiden
 from czbench.metrics.clustering_agreement import adjusted_rand_index, normalized_mutual_info
 from czbench.neighbors import KNNGraph, refine_distances
-from czbench.tasks.base import DEFAULT_SEED, MetricResult, MetricSpec, Task
-from czbench.tasks.registry import register_task
+from czbench.tasks.base import MetricSpec, Task, TaskRun
+from czbench.tasks.classification import check_count
 
 #: the scIB-style sweep: 10 resolutions from 0.2 to 2.0
 SWEEP_RESOLUTIONS = tuple(round(0.2 * i, 1) for i in range(1, 11))
 
 
-@register_task
 class ClusteringTask(Task):
     """kNN graph (15 neighbours, UMAP fuzzy connectivities) -> igraph Leiden (modularity,
     resolution 1.0, 2 iterations, seeded) -> ARI and NMI against ``label_key``.
 
     With ``resolution_sweep=True`` Leiden runs at 0.2, 0.4, ..., 2.0 and the resolution with the
-    best NMI is kept (scIB style); its value is reported in the results' params.
+    best NMI is kept (scIB style); the resolution chosen is recorded with the run (``resolved``
+    in the results file), not in the metric's params, so seeds that choose differently still
+    average into one row.
     """
 
     name = "clustering"
@@ -33,36 +39,38 @@ class ClusteringTask(Task):
         MetricSpec("normalized_mutual_info", "NMI (arithmetic) of Leiden clusters vs labels"),
     )
 
-    def __init__(self, *, seed: int = DEFAULT_SEED, label_key: str = "cell_type",
-                 n_neighbors: int = 15, resolution: float = 1.0, n_iterations: int = 2,
+    def __init__(self, *, label_key: str = "cell_type", n_neighbors: int = 15,
+                 resolution: float = 1.0, n_iterations: int = 2,
                  resolution_sweep: bool = False) -> None:
-        super().__init__(seed=seed, label_key=label_key)
-        self.n_neighbors = int(n_neighbors)
+        super().__init__(label_key=label_key)
+        self.n_neighbors = check_count(n_neighbors, "n_neighbors", 2)
+        if isinstance(resolution, bool) or not float(resolution) > 0:
+            raise InputError(f"resolution: expected a positive number, got {resolution!r}")
         self.resolution = float(resolution)
-        self.n_iterations = int(n_iterations)
+        self.n_iterations = check_count(n_iterations, "n_iterations", 1)
         self.resolution_sweep = bool(resolution_sweep)
 
     @property
     def knn_k(self) -> int:
         return self.n_neighbors
 
-    def cluster(self, embedding: Any, knn: KNNGraph) -> dict[float, np.ndarray]:
+    def cluster(self, embedding: Any, knn: KNNGraph, seed: int) -> dict[float, np.ndarray]:
         """Leiden cluster ids per resolution tried."""
         graph = refine_distances(knn.head(min(self.n_neighbors, knn.n_cells)), embedding)
         conn = fuzzy_connectivities(graph, self.n_neighbors)
         resolutions = SWEEP_RESOLUTIONS if self.resolution_sweep else (self.resolution,)
-        return {r: leiden(conn, resolution=r, n_iterations=self.n_iterations, seed=self.seed)
+        return {r: leiden(conn, resolution=r, n_iterations=self.n_iterations, seed=seed)
                 for r in resolutions}
 
-    def _run(self, embedding: Any, obs: pd.DataFrame,
-             knn: KNNGraph | None) -> list[MetricResult]:
+    def _run(self, embedding: Any, obs: pd.DataFrame, knn: KNNGraph | None,
+             context: RunContext) -> TaskRun:
         labels = obs[self.label_key].to_numpy()
-        clusterings = self.cluster(embedding, knn)
+        clusterings = self.cluster(embedding, knn, context.seed)
         scored = {r: normalized_mutual_info(labels, c) for r, c in clusterings.items()}
         best = max(scored, key=lambda r: (scored[r], -abs(r - 1.0)))
-        params = {"resolution": best} if self.resolution_sweep else {}
-        return [
-            self._result("adjusted_rand_index", adjusted_rand_index(labels, clusterings[best]),
-                         **params),
-            self._result("normalized_mutual_info", scored[best], **params),
+        results = [
+            self._result("adjusted_rand_index", adjusted_rand_index(labels, clusterings[best])),
+            self._result("normalized_mutual_info", scored[best]),
         ]
+        resolved = {"resolution": best, "n_clusters": int(np.unique(clusterings[best]).size)}
+        return self._output(results, **resolved)

@@ -1,4 +1,7 @@
-"""Task ``embedding``: do cells of one type sit together? (cell-type silhouette)."""
+"""Task ``embedding``: do cells of one type sit together? (cell-type silhouette)
+
+Definition: docs/spec.md#silhouette_score.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +9,12 @@ from typing import Any
 
 import pandas as pd
 
+from czbench.context import RunContext
 from czbench.metrics.silhouette import silhouette_score
 from czbench.neighbors import KNNGraph
-from czbench.tasks.base import MetricResult, MetricSpec, Task
-from czbench.tasks.registry import register_task
+from czbench.tasks.base import MetricSpec, Task, TaskRun
 
 
-@register_task
 class EmbeddingTask(Task):
     """``silhouette_score``: exact Euclidean silhouette with groups = ``label_key``, rescaled
     to [0, 1] as (asw + 1) / 2."""
@@ -21,7 +23,8 @@ class EmbeddingTask(Task):
     description = "Cell-type silhouette of the embedding"
     metrics = (MetricSpec("silhouette_score", "Cell-type silhouette, (asw + 1) / 2"),)
 
-    def _run(self, embedding: Any, obs: pd.DataFrame,
-             knn: KNNGraph | None) -> list[MetricResult]:
-        value = silhouette_score(embedding, obs[self.label_key].to_numpy())
-        return [self._result("silhouette_score", value)]
+    def _run(self, embedding: Any, obs: pd.DataFrame, knn: KNNGraph | None,
+             context: RunContext) -> TaskRun:
+        value = silhouette_score(embedding, obs[self.label_key].to_numpy(),
+                                 device=context.torch_device(embedding))
+        return self._output([self._result("silhouette_score", value)])

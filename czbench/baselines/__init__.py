@@ -1,0 +1,59 @@
+"""Baselines: inputs computed from the dataset alone, that every model is compared with.
+
+The generic ones live here (``pca``, ``raw``); a task brings its own in its ``baselines``
+attribute (``ortholog_pca`` for the cross-species tasks; ``observed``, ``mean_effect``,
+``no_change`` for perturbations). The run layer looks a name up in both
+(:func:`czbench.run.inputs.find_baseline`). Controls (:mod:`.controls`) are fixed reference
+embeddings for normalised scores.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from czbench.baselines.base import BASELINE_KINDS, Baseline
+from czbench.baselines.expression import PCA, RAW, pca_baseline, raw_baseline
+from czbench.context import DEFAULT_SEED
+from czbench.errors import InputError
+
+#: the generic baselines, by name
+BUILTIN_BASELINES = {b.name: b for b in (PCA, RAW)}
+_REGISTRY: dict[str, Baseline] = dict(BUILTIN_BASELINES)
+
+
+def register_baseline(baseline: Baseline, *, replace: bool = False) -> Baseline:
+    """Make ``baseline:<name>`` available to every run (contributors)."""
+    if not isinstance(baseline, Baseline):
+        raise InputError(f"baseline: expected a czbench.baselines.Baseline, got "
+                         f"{type(baseline).__name__}")
+    if baseline.name in _REGISTRY and not replace and _REGISTRY[baseline.name] is not baseline:
+        raise InputError(f"baseline: '{baseline.name}' is already registered; pass replace=True")
+    _REGISTRY[baseline.name] = baseline
+    return baseline
+
+
+def unregister_baseline(name: str) -> None:
+    """Remove a baseline from the registry."""
+    _REGISTRY.pop(name, None)
+
+
+def list_baselines() -> list[str]:
+    """Names of the generic registered baselines (tasks' own baselines are not listed here)."""
+    return list(_REGISTRY)
+
+
+def get_baseline(name: str) -> Baseline:
+    if name not in _REGISTRY:
+        raise InputError(f"embedding: unknown baseline '{name}'; expected one of "
+                         f"{', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def baseline(name: str, adata: Any, *, seed: int = DEFAULT_SEED) -> Any:
+    """Compute the generic baseline ``name`` (``pca``, ``raw``) for ``adata``."""
+    return get_baseline(name)(adata, seed)
+
+
+__all__ = ["BASELINE_KINDS", "BUILTIN_BASELINES", "Baseline", "baseline", "get_baseline",
+           "list_baselines", "pca_baseline", "raw_baseline", "register_baseline",
+           "unregister_baseline"]

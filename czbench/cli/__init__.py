@@ -1,0 +1,111 @@
+"""The ``czbench`` command line: ``czbench list ...``, ``czbench run ...``, ``czbench report``.
+
+Also ``python -m czbench``. Every bad input is a one-line error and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from czbench import __version__
+from czbench.cli.commands import DEFAULT_DATASET, list_assets, report, run
+from czbench.errors import CZBenchError
+
+LISTS = ("datasets", "tasks", "metrics", "baselines")
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="czbench", description="Reproducible benchmarks for single-cell embeddings.")
+    parser.add_argument("--version", action="version", version=f"czbench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    lister = sub.add_parser("list", help="list datasets, tasks, metrics or baselines")
+    lister.add_argument("what", choices=LISTS)
+
+    run = sub.add_parser("run", help="benchmark embeddings of a dataset on tasks")
+    run.add_argument("--dataset", action="append", type=_csv, default=None, metavar="NAME",
+                     help=f"registered name or .h5ad path; repeat or comma-separate for a grid "
+                     f"over several (default: {DEFAULT_DATASET})")
+    run.add_argument("--embedding", action="append", type=_csv, default=None,
+                     metavar="SPEC", help="obsm:KEY | FILE.npy | baseline:NAME; repeat or "
+                     "comma-separate for several (default: the PCA baseline and the dataset's "
+                     "shipped embeddings)")
+    run.add_argument("--prediction", action="append", type=_csv, default=None,
+                     metavar="FILE", help="an expression prediction (FILE.h5ad with cell and "
+                     "gene names, or FILE.npy of the dataset's shape) for tasks that score "
+                     "expression, e.g. perturbation_expression_prediction; repeatable")
+    run.add_argument("--task", action="append", type=_csv, default=None, metavar="T1,T2",
+                     help="tasks to run; repeat or comma-separate (default: the core tasks and "
+                     "the dataset's registered ones, where its columns allow)")
+    run.add_argument("--label-key", help="obs column holding cell types")
+    run.add_argument("--batch-key", help="obs column holding batches")
+    run.add_argument("--seed", type=int, default=None, help="seed of every random choice "
+                     "(default 42)")
+    run.add_argument("--seeds", type=_csv, metavar="S1,S2,...",
+                     help="run every task once per seed; report mean, sd and raw values")
+    run.add_argument("--controls", action="store_true",
+                     help="also score control embeddings and report control-normalised scores")
+    run.add_argument("--option", action="append", default=[], metavar="TASK.KEY=VALUE",
+                     help="a task option, e.g. label_prediction.max_cells=100000 (VALUE is "
+                     "read as JSON, else as a string); repeat for several")
+    run.add_argument("--knn-backend", default="auto", choices=["auto", "exact", "faiss-ivf"],
+                     help="kNN search: exact torch up to 100k cells on CPU, faiss IVF above "
+                     "(auto), or forced")
+    run.add_argument("--device", help="torch device of the metrics, e.g. cpu or cuda "
+                     "(default: CUDA when available, else CPU)")
+    run.add_argument("--backed", action="store_true",
+                     help="open .h5ad datasets with X left on disk (for files larger than "
+                     "memory; embeddings come from obsm or files)")
+    run.add_argument("--scheduler", metavar="local|ADDRESS",
+                     help="run the grid's cells on Dask: 'local' starts a LocalCluster, an "
+                     "address (tcp://host:8786) joins a running scheduler")
+    run.add_argument("--workers", type=int, default=2,
+                     help="worker processes of --scheduler local (default 2)")
+    run.add_argument("--run-dir", type=Path,
+                     help="folder where each finished (task, seed, input) result is saved "
+                     "at once, so an interrupted run can --resume")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the run in --run-dir, skipping finished results")
+    run.add_argument("--output", type=Path,
+                     help="results JSON path (default: results/<dataset>.json); with several "
+                     "datasets, a folder that gets one <dataset>.json each")
+    run.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    run.add_argument("--quiet", action="store_true", help="no progress display")
+
+    report = sub.add_parser("report", help="compare results files: tables and plots")
+    report.add_argument("results", nargs="+", type=Path, help="results JSON files")
+    report.add_argument("--output", type=Path, default=Path("report"),
+                        help="folder for report.md, report.html and PNG plots (default: report)")
+    report.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0, or 2 for a bad input)."""
+    args = build_parser().parse_args(argv)
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    try:
+        if args.command == "list":
+            list_assets(args.what, console)
+        elif args.command == "report":
+            report(args, console)
+        else:
+            run(args, console)
+    except CZBenchError as err:
+        Console(stderr=True).print(f"[bold red]error:[/bold red] {err}", highlight=False,
+                                   soft_wrap=True)
+        return 2
+    return 0
+
+
+__all__ = ["DEFAULT_DATASET", "build_parser", "main"]

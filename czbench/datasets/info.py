@@ -1,0 +1,63 @@
+"""``DatasetInfo``: what a registered dataset is, where it came from and how to read it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DATA_DIR = Path(__file__).parent / "data"
+
+#: obs columns czbench tasks read, and the loader argument that maps each one
+STANDARD_COLUMNS = ("cell_type", "batch", "species", "time", "condition")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A registered dataset.
+
+    Attributes:
+        name: registry name.
+        file: file name inside ``czbench/datasets/data`` (or an absolute path), or, for a file
+            shipped by another package, ``"<package>:<relative path>"``.
+        sha256: expected sha256 of the file.
+        columns: {standard column: source obs column}.
+        embeddings: shipped ``obsm`` keys worth benchmarking (e.g. ``X_pca``).
+        counts_layer: where raw counts live (``None``: ``X``; or a layer name); ``""`` if the
+            dataset has no counts.
+    """
+
+    name: str
+    description: str
+    file: str
+    sha256: str
+    n_cells: int
+    n_genes: int
+    columns: dict[str, str]
+    licence: str
+    source: str
+    citation: str
+    embeddings: tuple[str, ...] = ()
+    counts_layer: str | None = None
+    tasks: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def external(self) -> bool:
+        """The file belongs to another installed package (e.g. scanpy)."""
+        return ":" in self.file and not Path(self.file).is_absolute()
+
+    def path(self) -> Path:
+        if self.external:
+            package, relative = self.file.split(":", 1)
+            import importlib
+
+            module = importlib.import_module(package)
+            return Path(module.__file__).parent / relative
+        path = Path(self.file)
+        return path if path.is_absolute() else DATA_DIR / path
+
+    def summary_row(self) -> dict[str, Any]:
+        return {"name": self.name, "cells": self.n_cells, "genes": self.n_genes,
+                "columns": ", ".join(self.columns), "embeddings": ", ".join(self.embeddings),
+                "tasks": ", ".join(self.tasks), "licence": self.licence}

@@ -1,0 +1,198 @@
+"""The results document: one JSON file per run, built here and only here.
+
+Every front door (``czbench run``, ``czbench.benchmark``, the Lightning callback) builds its
+document with these functions: :func:`new_document` (the run's settings; validated before any
+work with ``partial=True``), :func:`input_entry` + :func:`add_records` (one scored input and
+its task records), :func:`finish` (summary, aggregates, validation), :func:`write_json`
+(atomic, never overwriting without ``overwrite``). The layout is the JSON Schema shipped as
+``czbench/schema/results.schema.json``; field by field: docs/results.md.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from czbench import __version__
+from czbench.errors import InputError
+from czbench.tasks import MetricResult, Task
+from czbench.utils.hashing import sha256_array
+from czbench.utils.io import atomic_write_text
+from czbench.utils.params import format_params, jsonable
+
+SCHEMA_VERSION = 3
+SCHEMA_PATH = Path(__file__).parent.parent / "schema" / "results.schema.json"
+#: schema versions :func:`read_json` accepts (2: before inputs had kinds and a run context)
+READABLE_VERSIONS = (2, 3)
+_PACKAGES = ("czbench", "torch", "numpy", "scipy", "scikit-learn", "scanpy", "anndata",
+             "igraph", "faiss-cpu", "pandas", "torchmetrics", "lightning")
+#: Fields that differ between two runs of the same grid (wall times, when it ran).
+VOLATILE = ("created_utc", "timings_s")
+
+
+def environment() -> dict[str, str]:
+    """Versions of Python, the platform and the packages that shape the numbers."""
+    env = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for package in _PACKAGES:
+        try:
+            env[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            env[package] = "not installed"
+    return env
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def dataset_entry(adata: Any, **extra: Any) -> dict[str, Any]:
+    """The ``dataset`` field: name, path, sha256 (recorded at load), cells, genes, columns."""
+    meta = adata.uns.get("czbench", {}) if hasattr(adata, "uns") else {}
+    return {"name": meta.get("name"), "path": meta.get("path"), "sha256": meta.get("sha256"),
+            "n_cells": int(adata.n_obs), "n_genes": int(adata.n_vars),
+            "columns": dict(meta.get("columns", {})), **extra}
+
+
+def new_document(*, seeds: Sequence[int], dataset: dict[str, Any], tasks: Sequence[Task],
+                 context: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A document with the run's settings and no results yet."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "czbench_version": __version__,
+        "created_utc": utc_now(),
+        "seed": int(seeds[0]),
+        "seeds": [int(s) for s in seeds],
+        **extra,
+        "context": dict(context),
+        "dataset": dataset,
+        "tasks": {t.name: jsonable(t.options()) for t in tasks},
+        "embeddings": [],
+        "results": [],
+        "summary": [],
+        "aggregates": [],
+        "environment": environment(),
+    }
+
+
+def input_entry(source: str, values: Any, *, kind: str, role: str, seed: int) -> dict[str, Any]:
+    """The ``embeddings`` entry of one scored input (before its task records are added)."""
+    matrix = getattr(values, "X", None)  # AnnData predictions: hash their matrix
+    if matrix is None:
+        matrix = values.to_numpy() if isinstance(values, pd.DataFrame) else values
+    return {"source": source, "kind": kind, "role": role, "seed": int(seed),
+            "shape": [int(v) for v in values.shape], "sha256": sha256_array(matrix),
+            "timings_s": {}, "resolved": {}, "warnings": []}
+
+
+def add_records(document: dict[str, Any], entry: dict[str, Any],
+                records: Sequence[dict[str, Any]]) -> list[MetricResult]:
+    """Append one scored input: its entry (timings, kNN graph, what each task resolved, the
+    warnings) and its result rows, from the task records of :func:`czbench.run.score
+    .score_input`. Returns the rows as MetricResult objects."""
+    entry = {**entry, "timings_s": dict(entry["timings_s"]),
+             "resolved": dict(entry.get("resolved", {})),
+             "warnings": list(entry.get("warnings", []))}
+    out: list[MetricResult] = []
+    for record in records:
+        entry["timings_s"].update(record["timings_s"])
+        if record.get("neighbors"):
+            entry["neighbors"] = record["neighbors"]
+        if record.get("resolved"):
+            entry["resolved"][record["task"]] = record["resolved"]
+        entry["warnings"] += [f"{record['task']}: {w}" for w in record.get("warnings", [])]
+        document["results"] += [{"embedding": entry["source"], "seed": entry["seed"], **row}
+                                for row in record["results"]]
+        out += [MetricResult(**row) for row in record["results"]]
+    document["embeddings"].append(entry)
+    return out
+
+
+def finish(document: dict[str, Any]) -> dict[str, Any]:
+    """Add ``summary`` and ``aggregates`` (:mod:`czbench.run.summary`) and validate."""
+    from czbench.run.summary import summarize
+
+    summarize(document)
+    validate(document)
+    return document
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema of the results format (czbench/schema/results.schema.json)."""
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def validate(document: dict[str, Any], *, partial: bool = False) -> None:
+    """Raise a one-line InputError if ``document`` does not follow the results schema.
+    ``partial``: a document before its work (results may still be empty)."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
+    if error is not None:
+        where = "/".join(map(str, error.absolute_path)) or "(top level)"
+        when = " (checked before the run, nothing was computed)" if partial else ""
+        raise InputError(f"results: {where}: {error.message}{when}")
+
+
+def write_json(document: dict[str, Any], path: str | Path, *, overwrite: bool = False) -> Path:
+    """Validate ``document``, then write it to ``path`` atomically. Refuses to replace an
+    existing file unless ``overwrite`` is true."""
+    validate(document)
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise InputError(f"output: {path} already exists; pass --overwrite (overwrite=True) "
+                         f"to replace it")
+    if path.exists() and path.is_dir():
+        raise InputError(f"output: {path} is a folder; expected a .json file path")
+    atomic_write_text(path, json.dumps(document, indent=2, sort_keys=False) + "\n")
+    return path
+
+
+def strip_volatile(document: Any) -> Any:
+    """A copy of ``document`` without its wall times and creation time: two runs of the same
+    grid -- serial, on Dask, or interrupted and resumed -- give equal stripped documents."""
+    if isinstance(document, dict):
+        return {k: strip_volatile(v) for k, v in document.items() if k not in VOLATILE}
+    if isinstance(document, list):
+        return [strip_volatile(v) for v in document]
+    return document
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    """Read a results file, checking it is one this czbench can read."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"results: file not found: {path}")
+    try:
+        document = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"results: {path} is not valid JSON") from err
+    if not isinstance(document, dict) or "results" not in document:
+        raise InputError(f"results: {path} has no 'results' list; not a czbench results file")
+    version = document.get("schema_version")
+    if version not in READABLE_VERSIONS:
+        raise InputError(f"results: {path} has schema_version {version!r}; this czbench reads "
+                         f"{', '.join(map(str, READABLE_VERSIONS))}")
+    if version == SCHEMA_VERSION:
+        try:
+            validate(document)
+        except InputError as err:
+            raise InputError(f"{err} (in {path})") from None
+    return document
+
+
+def results_frame(document: dict[str, Any]) -> pd.DataFrame:
+    """The ``results`` rows as a tidy DataFrame; ``params`` rendered as a stable string."""
+    frame = pd.DataFrame(document["results"])
+    if frame.empty:
+        return frame
+    frame["params"] = frame["params"].map(format_params)
+    return frame

@@ -1,0 +1,190 @@
+"""What a run scores: every input gets an identity, a kind and a source.
+
+* **identity** (``id``): the spec for specs (``baseline:pca``, ``obsm:X_scVI``, a file path),
+  the key of a ``{name: values}`` mapping, else ``array:0``, ``array:1``... by position among
+  the unnamed in-memory inputs. Two inputs with one id are a one-line error before any work.
+* **kind**: ``embedding`` (cells x dims) or ``expression`` (a cells x genes prediction). Only
+  tasks whose ``input_kind`` matches score an input, and a baseline declares its own kind.
+* **role**: ``model``, ``baseline`` or ``control``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+
+from czbench.baselines import get_baseline, list_baselines
+from czbench.baselines.base import Baseline
+from czbench.errors import CZBenchError, InputError
+from czbench.tasks import list_tasks, task_class
+
+KINDS = ("embedding", "expression")
+#: id prefixes that mean a baseline or a control; users' names may not take them
+RESERVED = ("baseline:", "control:")
+
+
+@dataclass
+class Input:
+    """One thing to score on a dataset."""
+
+    id: str
+    kind: str
+    role: str
+    #: a spec string (``obsm:``, ``baseline:``, ``control:``, a path) or None (in memory)
+    spec: str | None = None
+    #: values already in memory (arrays handed over, files read while planning)
+    values: Any = field(default=None, repr=False)
+    #: baselines: the options of the run's task that brings it (see Baseline.options)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def seeded(self) -> bool:
+        """Recomputed for every seed (baselines, controls)."""
+        return self.role in ("baseline", "control")
+
+
+def find_baseline(name: str) -> Baseline:
+    """The baseline ``name``: a generic one, or one a registered task brings."""
+    if name in list_baselines():
+        return get_baseline(name)
+    for task in list_tasks():
+        for baseline in task_class(task).baselines:
+            if baseline.name == name:
+                return baseline
+    raise InputError(f"embedding: unknown baseline '{name}'; expected one of "
+                     f"{', '.join(all_baselines())}")
+
+
+def all_baselines() -> dict[str, tuple[Baseline, str]]:
+    """{name: (baseline, where it comes from: 'czbench' or 'task <name>')}."""
+    out = {name: (get_baseline(name), "czbench") for name in list_baselines()}
+    for task in list_tasks():
+        for baseline in task_class(task).baselines:
+            out.setdefault(baseline.name, (baseline, f"task {task}"))
+    return out
+
+
+def _in_memory_kind(values: Any) -> str:
+    if isinstance(values, ad.AnnData | pd.DataFrame):
+        return "expression"
+    if isinstance(values, np.ndarray | torch.Tensor) or sp.issparse(values):
+        return "embedding"
+    raise InputError(f"embedding: expected a spec string, a numpy array, a torch tensor, a "
+                     f"scipy sparse matrix, an AnnData or a DataFrame, got "
+                     f"{type(values).__name__}")
+
+
+def _spec_input(spec: str, name: str | None, forced: str | None) -> Input:
+    ident = name or spec
+    if spec.startswith("baseline:"):
+        baseline = find_baseline(spec[9:])
+        if forced is not None and baseline.kind != forced:
+            raise InputError(f"prediction: baseline:{baseline.name} is an {baseline.kind}, not "
+                             f"an expression prediction")
+        return Input(ident, baseline.kind, "baseline", spec)
+    if spec.startswith("control:"):
+        raise InputError(f"embedding: controls are added with controls=True (--controls), "
+                         f"not as {spec!r}")
+    if spec.startswith("obsm:"):
+        return Input(ident, forced or "embedding", "model", spec)
+    path = Path(spec)
+    if path.suffix not in (".npy", ".h5ad"):
+        raise InputError(f"embedding: '{spec}' is not obsm:KEY, baseline:NAME, a .npy file "
+                         f"or an .h5ad file of predictions")
+    kind = forced or ("expression" if path.suffix == ".h5ad" else "embedding")
+    return Input(ident, kind, "model", spec)
+
+
+def collect_inputs(embeddings: Any, predictions: Any = None) -> list[Input]:
+    """:class:`Input` objects for the ``embeddings`` and ``predictions`` a user gave: each a
+    sequence of specs / in-memory values, or a ``{name: spec or values}`` mapping."""
+    out: list[Input] = []
+    unnamed = 0
+    for group, forced in ((embeddings, None), (predictions, "expression")):
+        if group is None:
+            continue
+        field_name = "prediction" if forced else "embedding"
+        if isinstance(group, str | Path) or not isinstance(group, Mapping | Sequence):
+            raise InputError(f"{field_name}s: expected a list of specs/arrays or a "
+                             f"{{name: array}} dict, got {type(group).__name__}")
+        items = group.items() if isinstance(group, Mapping) else ((None, v) for v in group)
+        for name, value in items:
+            if name is not None and (not isinstance(name, str) or not name.strip()):
+                raise InputError(f"{field_name}: names must be non-empty strings, got "
+                                 f"{name!r}")
+            if name is not None and name.startswith(RESERVED) and not (
+                    isinstance(value, str) and name == value):
+                raise InputError(f"{field_name}: the name {name!r} is reserved (names starting "
+                                 f"with {' or '.join(RESERVED)} mean baselines and controls)")
+            if isinstance(value, str | Path):
+                out.append(_spec_input(str(value), name, forced))
+                continue
+            kind = forced or _in_memory_kind(value)
+            if name is None:
+                name = f"array:{unnamed}"
+                unnamed += 1
+            out.append(Input(name, kind, "model", None, value))
+    seen: set[str] = set()
+    for item in out:
+        if item.id in seen:
+            raise InputError(f"embedding: '{item.id}' is given twice; each input is scored "
+                             f"once (give distinct names in a {{name: array}} dict)")
+        seen.add(item.id)
+    return out
+
+
+def load_values(item: Input, adata: ad.AnnData, seed: int) -> Any:
+    """The matrix of ``item`` for ``adata`` (baselines computed with ``seed``), checked."""
+    if item.values is not None:
+        values = item.values
+    elif item.spec is None:
+        raise InputError(f"embedding: {item.id} has no values")
+    elif item.spec.startswith("obsm:"):
+        key = item.spec[5:]
+        if key not in adata.obsm:
+            raise InputError(f"embedding: obsm key '{key}' not found; obsm has: "
+                             f"{', '.join(adata.obsm) or '(nothing)'}")
+        values = adata.obsm[key]
+    elif item.spec.startswith("baseline:"):
+        values = find_baseline(item.spec[9:])(adata, seed, **item.options)
+    else:
+        values = read_file(Path(item.spec))
+    return check_values(item, values, adata)
+
+
+def read_file(path: Path) -> Any:
+    """A .npy embedding or an .h5ad of predictions."""
+    if not path.exists():
+        raise InputError(f"embedding: file not found: {path}")
+    try:
+        if path.suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        return ad.read_h5ad(path)
+    except (ValueError, OSError) as err:
+        raise InputError(f"embedding: {path} is not a readable {path.suffix} file") from err
+    except CZBenchError:
+        raise
+
+
+def check_values(item: Input, values: Any, adata: ad.AnnData) -> Any:
+    """One-line errors for an input whose shape cannot fit the dataset."""
+    if isinstance(values, ad.AnnData | pd.DataFrame):
+        if item.kind != "expression":
+            raise InputError(f"embedding: {item.id} is a {type(values).__name__}; embeddings "
+                             f"are cells x dims arrays (pass it as a prediction)")
+        return values  # aligned to the dataset by cell and gene names by the task
+    if getattr(values, "ndim", 0) != 2:
+        raise InputError(f"embedding: {item.id} must be 2-D (cells x dims), got shape "
+                         f"{getattr(values, 'shape', None)}")
+    if values.shape[0] != adata.n_obs:
+        raise InputError(f"embedding: {item.id} has {values.shape[0]} rows but the dataset "
+                         f"has {adata.n_obs} cells")
+    return values

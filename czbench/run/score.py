@@ -1,0 +1,66 @@
+"""Scoring one input on its tasks: the engine every front door shares (runs, the callback).
+
+One kNN graph per input, built at the largest k any of its tasks needs and sliced for the
+others; each task's wall time, what it resolved and the warnings it raised are kept in one
+record per task (the unit a run directory saves and a results document is built from).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import scipy.sparse as sp
+
+from czbench.context import RunContext
+from czbench.errors import CZBenchWarning
+from czbench.neighbors import knn_graph
+from czbench.tasks import Task
+from czbench.utils.params import jsonable
+
+#: Called with each task's record as soon as it is done (e.g. to save it at once).
+OnRecord = Callable[[dict[str, Any]], None]
+
+
+def score_input(values: Any, obs: Any, tasks: Sequence[Task], context: RunContext, *,
+                on_record: OnRecord | None = None) -> list[dict[str, Any]]:
+    """Run ``tasks`` on one input; one record per task:
+
+    ``{"task", "results": [MetricResult dicts], "timings_s": {"knn_graph"?, <task>},
+    "neighbors": {"backend", "k", ...} or None, "resolved": {...}, "warnings": [...]}``.
+    ``knn_graph`` and ``neighbors`` appear in the record of the task that built the graph.
+    """
+    records = []
+    knn = None
+    need_k = max((t.knn_k for t in tasks), default=0)
+    dense = values.toarray() if sp.issparse(values) and any(
+        not t.accepts_sparse for t in tasks) else values
+    for task in tasks:
+        timings: dict[str, float] = {}
+        built = None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CZBenchWarning)
+            if task.knn_k and knn is None:
+                start = time.perf_counter()
+                knn = knn_graph(dense, need_k, backend=context.knn_backend, seed=context.seed,
+                                device=context.device)
+                timings["knn_graph"] = round(time.perf_counter() - start, 4)
+                built = knn.describe()
+            start = time.perf_counter()
+            run = task.evaluate(values if task.accepts_sparse else dense, obs, context=context,
+                                knn=knn)
+            timings[task.name] = round(time.perf_counter() - start, 4)
+        messages = []
+        for item in caught:  # re-emit everything; keep czbench's own in the record
+            if issubclass(item.category, CZBenchWarning):
+                messages.append(str(item.message))
+            warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+        record = {"task": task.name, "results": [r.to_dict() for r in run.results],
+                  "timings_s": timings, "neighbors": built,
+                  "resolved": jsonable(run.resolved), "warnings": messages + run.warnings}
+        records.append(record)
+        if on_record is not None:
+            on_record(record)
+    return records

@@ -1,0 +1,16 @@
+"""The cross-species tasks and what they share (docs/tasks_cross_species.md).
+
+* ``cross_species_integration`` (:mod:`.integration`): species mixing.
+* ``cross_species_label_prediction`` (:mod:`.label_prediction`): within- and across-species
+  cell-type prediction.
+* :func:`stack_species`, :func:`pseudobulk` (:mod:`.stacking`): their inputs.
+* ``baseline:ortholog_pca`` (:mod:`.baselines`).
+"""
+
+from czbench.tasks.cross_species.baselines import ORTHOLOG_PCA, ortholog_pca_baseline
+from czbench.tasks.cross_species.integration import CrossSpeciesIntegrationTask
+from czbench.tasks.cross_species.label_prediction import CrossSpeciesLabelPredictionTask
+from czbench.tasks.cross_species.stacking import pseudobulk, stack_species
+
+__all__ = ["ORTHOLOG_PCA", "CrossSpeciesIntegrationTask", "CrossSpeciesLabelPredictionTask",
+           "ortholog_pca_baseline", "pseudobulk", "stack_species"]

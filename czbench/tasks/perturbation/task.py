@@ -1,0 +1,260 @@
+"""Task ``perturbation_expression_prediction``: how well predicted expression recovers the
+differential-expression effects of genetic perturbations.
+
+``prepare(adata, context)`` computes the ground truth from the dataset (:mod:`.truth`: DE once,
+cached; targets and matched controls drawn with the run's seed). ``run(prediction, obs,
+context=...)`` then scores a predicted expression matrix (normalized counts, not log): per
+condition, the predicted effect of each target gene is log((mean over perturbed cells + 1e-8) /
+(mean over matched controls + 1e-8)), and the metric is its Spearman correlation with the true
+log fold changes, per condition and as mean/median over conditions.
+
+Definition: docs/spec.md#task-perturbation_expression_prediction; guide:
+docs/tasks_perturbation.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from czbench.context import RunContext, as_context
+from czbench.errors import InputError
+from czbench.neighbors import KNNGraph
+from czbench.tasks.base import MetricSpec, Task, TaskRun
+from czbench.tasks.perturbation.baselines import MEAN_EFFECT, NO_CHANGE, OBSERVED
+from czbench.tasks.perturbation.prediction import align_prediction, condition_scores
+from czbench.tasks.perturbation.truth import (
+    dataset_digest,
+    differential_expression,
+    draw_truth,
+    resolve_control,
+    resolve_exclude,
+)
+from czbench.utils.hashing import sha256_parts
+from czbench.utils.io import atomic_write_text
+
+#: bump when the ground-truth computation changes (invalidates file caches)
+TRUTH_VERSION = 2
+#: in-process cache of DE results: key -> DE dict (a few datasets at most)
+_DE_CACHE: dict[str, dict[str, Any]] = {}
+_DE_CACHE_SIZE = 4
+
+
+def _names(values: Any) -> list[str] | None:
+    if values is None:
+        return None
+    return [str(v) for v in ([values] if isinstance(values, str) else values)]
+
+
+class PerturbationExpressionPredictionTask(Task):
+    """Spearman correlation of predicted vs true DE effects of perturbations, per condition.
+
+    Options:
+        condition_key: obs column of conditions (default ``condition``).
+        control: the control value of that column (default: the registered dataset's
+            ``extra["control"]``, e.g. ``non-targeting``).
+        exclude_conditions: values neither evaluated nor used as controls (default: the
+            registered dataset's ``extra["exclude_conditions"]``, e.g. ``("ambiguous",)``).
+        conditions: evaluate only these conditions (default: all perturbed ones).
+        min_cells: conditions with fewer cells are skipped (default 20).
+        min_de_genes: conditions with fewer DE genes are skipped; also the minimum number of
+            targets (default 5).
+        pval_threshold, min_logfc: DE filter, adjusted p < pval_threshold and
+            |log2FC| >= min_logfc (defaults 1e-4 and 1).
+        target_fraction: fraction of DE genes drawn as targets (default 0.5, at least
+            ``min_de_genes``).
+        layer: layer of raw counts (default: the dataset's counts, see
+            :mod:`czbench.datasets.counts`).
+        cache_dir: folder for DE cache files (default: none, in-process only); nothing is
+            written outside it. Never changes a result.
+
+    After ``prepare`` (for the seed prepared last): ``skipped_`` (condition -> reason),
+    ``evaluated_`` (conditions scored), ``truth_`` (DataFrame of every DE gene with
+    ``is_target``), ``matched_controls_``.
+    """
+
+    name = "perturbation_expression_prediction"
+    description = ("Spearman correlation between predicted and true (Wilcoxon DE) log fold "
+                   "changes of perturbed vs matched control cells, per condition")
+    metrics = (
+        MetricSpec("spearman_correlation",
+                   "Spearman correlation of predicted vs true log fold changes of one "
+                   "condition's target genes (params: condition)"),
+        MetricSpec("mean_spearman_correlation",
+                   "mean over evaluated conditions of spearman_correlation"),
+        MetricSpec("median_spearman_correlation",
+                   "median over evaluated conditions of spearman_correlation"),
+    )
+    input_kind = "expression"
+    column_options = ("condition_key",)
+    unrecorded_options = ("cache_dir",)
+    accepts_sparse = True
+    baselines = (OBSERVED, MEAN_EFFECT, NO_CHANGE)
+
+    def __init__(self, *, condition_key: str = "condition", control: str | None = None,
+                 exclude_conditions: Sequence[str] | None = None,
+                 conditions: Sequence[str] | None = None, min_cells: int = 20,
+                 min_de_genes: int = 5, pval_threshold: float = 1e-4, min_logfc: float = 1.0,
+                 target_fraction: float = 0.5, layer: str | None = None,
+                 cache_dir: str | os.PathLike | None = None) -> None:
+        self.condition_key = condition_key
+        self.control = None if control is None else str(control)
+        names = _names(exclude_conditions)
+        self.exclude_conditions = None if names is None else tuple(names)
+        self.conditions = _names(conditions)
+        self.min_cells = int(min_cells)
+        self.min_de_genes = int(min_de_genes)
+        self.pval_threshold = float(pval_threshold)
+        self.min_logfc = float(min_logfc)
+        self.target_fraction = float(target_fraction)
+        if not 0 < self.target_fraction <= 1:
+            raise InputError("target_fraction: expected a value in (0, 1]")
+        if self.min_de_genes < 1 or self.min_cells < 1:
+            raise InputError("min_de_genes, min_cells: expected at least 1")
+        self.layer = layer
+        self.cache_dir = None if cache_dir is None else str(cache_dir)
+        self._truths: dict[int, dict[str, Any]] = {}
+        self._last_seed: int | None = None
+        self._dataset: dict[str, Any] = {}
+
+    # -- ground truth ------------------------------------------------------------------------
+    def prepare(self, adata: Any, context: RunContext | None = None) -> None:
+        """Compute the ground truth of ``adata`` for the context's seed (the DE step is cached
+        across seeds); call before ``run``. Missing columns or controls are one-line errors."""
+        context = as_context(context)
+        Task.check_inputs(self, adata.obs)
+        if self.layer is not None and self.layer not in adata.layers:
+            raise InputError(f"layer: the dataset has no layer '{self.layer}'")
+        control = resolve_control(adata, self.control)
+        exclude = resolve_exclude(adata, self.exclude_conditions)
+        settings = {"version": TRUTH_VERSION, "condition_key": self.condition_key,
+                    "control": control, "exclude_conditions": list(exclude),
+                    "conditions": self.conditions, "min_cells": self.min_cells,
+                    "pval_threshold": self.pval_threshold, "min_logfc": self.min_logfc,
+                    "layer": self.layer}
+        key = sha256_parts(dataset_digest(adata, self.condition_key, self.layer), settings)
+        de = _DE_CACHE.get(key) or self._read_cache(key)
+        if de is None:
+            de = differential_expression(
+                adata, condition_key=self.condition_key, control=control,
+                conditions=self.conditions, exclude_conditions=exclude,
+                min_cells=self.min_cells, pval_threshold=self.pval_threshold,
+                min_logfc=self.min_logfc, layer=self.layer)
+        self._write_cache(key, de)
+        if len(_DE_CACHE) >= _DE_CACHE_SIZE and key not in _DE_CACHE:
+            _DE_CACHE.pop(next(iter(_DE_CACHE)))
+        _DE_CACHE[key] = de
+        truth = draw_truth(de, seed=context.seed, min_de_genes=self.min_de_genes,
+                           target_fraction=self.target_fraction)
+        if not truth["conditions"]:
+            reasons = "; ".join(f"{c}: {r}" for c, r in list(truth["skipped"].items())[:4])
+            raise InputError(f"conditions: no condition passes the filters ({reasons})")
+        self._truths[context.seed] = truth
+        self._last_seed = context.seed
+        self._dataset = {"obs_names": pd.Index(adata.obs_names.astype(str)),
+                         "var_names": pd.Index(adata.var_names.astype(str)),
+                         "control": control, "exclude_conditions": list(exclude),
+                         "truth_key": key}
+
+    def _cache_path(self, key: str) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        return Path(self.cache_dir) / f"perturbation_de_{key[:32]}.json"
+
+    def _read_cache(self, key: str) -> dict[str, Any] | None:
+        path = self._cache_path(key)
+        if path is None or not path.is_file():
+            return None
+        try:
+            document = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        return document.get("de") if document.get("key") == key else None
+
+    def _write_cache(self, key: str, de: dict[str, Any]) -> None:
+        path = self._cache_path(key)
+        if path is not None and not path.is_file():
+            atomic_write_text(path, json.dumps({"key": key, "de": de}))
+
+    def truth(self, seed: int | None = None) -> dict[str, Any]:
+        """The ground truth prepared for ``seed`` (default: the seed prepared last)."""
+        seed = self._last_seed if seed is None else seed
+        if seed not in self._truths:
+            hint = "" if not self._truths else \
+                f" (prepared for seed {', '.join(map(str, self._truths))})"
+            raise InputError(f"task '{self.name}': call prepare(adata, context) with the dataset "
+                             f"and the same seed before run{hint}")
+        return self._truths[seed]
+
+    @property
+    def skipped_(self) -> dict[str, str]:
+        """Conditions not evaluated, with the reason (too few cells or DE genes)."""
+        return dict(self.truth()["skipped"])
+
+    @property
+    def evaluated_(self) -> list[str]:
+        """Conditions that are scored, in result order."""
+        return list(self.truth()["conditions"])
+
+    @property
+    def matched_controls_(self) -> dict[str, list[str]]:
+        """Per evaluated condition, its matched control cell names (1:1 with its cells)."""
+        return {c: list(v["controls"]) for c, v in self.truth()["conditions"].items()}
+
+    @property
+    def truth_(self) -> pd.DataFrame:
+        """Every DE gene of each evaluated condition: condition, gene, logfoldchange (log2),
+        pval_adj, is_target."""
+        rows = []
+        for condition, entry in self.truth()["conditions"].items():
+            targets = set(entry["targets"])
+            for gene, lfc, padj in zip(entry["de_genes"], entry["de_logfc"],
+                                       entry["de_pval_adj"], strict=True):
+                rows.append((condition, gene, lfc, padj, gene in targets))
+        return pd.DataFrame(rows, columns=["condition", "gene", "logfoldchange", "pval_adj",
+                                           "is_target"])
+
+    # -- scoring -----------------------------------------------------------------------------
+    def run(self, values: Any, obs: pd.DataFrame | None = None, *,
+            context: RunContext | None = None, knn: KNNGraph | None = None) -> list:
+        """Score a predicted expression matrix (normalized counts, NOT log-transformed):
+
+        * an AnnData (obs_names = cell names, var_names = gene names; X dense or sparse) or a
+          pandas DataFrame (index = cell names, columns = gene names): any order or subset of
+          cells and genes, as long as every evaluated cell and target gene is present;
+        * an array (numpy, scipy sparse, torch) of exactly the dataset's shape, in its order.
+
+        ``obs`` (optional) is the dataset's obs; it is only checked. ``knn`` is unused.
+        """
+        return self.evaluate(values, obs, context=context).results
+
+    def evaluate(self, values: Any, obs: pd.DataFrame | None = None, *,
+                 context: RunContext | None = None, knn: KNNGraph | None = None) -> TaskRun:
+        context = as_context(context)
+        self.truth(context.seed)
+        if obs is not None:
+            Task.check_inputs(self, obs)
+        return self._run(values, obs, None, context)
+
+    def _run(self, values: Any, obs: pd.DataFrame | None, knn: KNNGraph | None,
+             context: RunContext) -> TaskRun:
+        truth = self.truth(context.seed)
+        matrix, rows, cols = align_prediction(values, self._dataset["obs_names"],
+                                              self._dataset["var_names"], obs)
+        scores = condition_scores(matrix, rows, cols, truth["conditions"])
+        results = [self._result("spearman_correlation", s, condition=c)
+                   for c, s in scores.items()]
+        values = list(scores.values())
+        results.append(self._result("mean_spearman_correlation", float(np.mean(values))))
+        results.append(self._result("median_spearman_correlation", float(np.median(values))))
+        return self._output(results, control=self._dataset["control"],
+                            exclude_conditions=self._dataset["exclude_conditions"],
+                            truth_key=self._dataset["truth_key"],
+                            evaluated=list(truth["conditions"]),
+                            skipped=dict(truth["skipped"]))
