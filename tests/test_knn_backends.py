@@ -115,3 +115,21 @@ def test_faiss_ivf_warns_when_the_recall_target_is_out_of_reach(monkeypatch):
     with pytest.warns(UserWarning, match="estimated recall@20"):
         knn = knn_graph(_isotropic(4000), 20, backend="faiss-ivf")
     assert knn.nprobe == 1 and knn.recall < nb.IVF_TARGET_RECALL
+
+
+def test_exact_cpu_search_is_faiss_flat_and_agrees_with_the_torch_search():
+    """The CPU exact backend (faiss IndexFlatL2, the faster) and the torch kernel (GPUs, or an
+    explicit block_size) return the same neighbours; duplicated cells still come first."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(600, 12)).astype(np.float32)
+    x[1] = x[0]  # an exact duplicate: distance 0 to another cell
+    flat = knn_graph(x, 20, backend="exact", device="cpu")
+    blocked = knn_graph(x, 20, backend="exact", device="cpu", block_size=64)
+    assert (flat.indices[:, 0] == np.arange(600)).all()
+    assert flat.indices[0, 1] == 1 and flat.indices[1, 1] == 0
+    assert all(set(a) == set(b) for a, b in zip(flat.indices, blocked.indices, strict=True))
+    # float32 |x|^2 + |y|^2 - 2xy cancels: the torch kernel puts the duplicate at ~2e-3, faiss
+    # at 0 (refine_distances recomputes chosen neighbours in float64 where it matters)
+    np.testing.assert_allclose(np.sort(flat.distances, axis=1)[2:],
+                               np.sort(blocked.distances, axis=1)[2:], atol=1e-5)
+    assert blocked.distances[0, 1] < 3e-3 and flat.distances[0, 1] == 0.0

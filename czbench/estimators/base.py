@@ -44,6 +44,12 @@ def results_frame(results: list[MetricResult]) -> pd.DataFrame:
     return pd.DataFrame([r.to_dict() for r in results], columns=list(RESULT_COLUMNS))
 
 
+def mean_of(results: list[MetricResult], metrics: tuple[str, ...]) -> float:
+    """The plain mean of ``metrics`` among ``results`` (e.g. the two batch-mixing metrics)."""
+    values = {r.metric: r.value for r in results}
+    return float(sum(values[m] for m in metrics) / len(metrics))
+
+
 def _check_X(estimator: BaseEstimator, X: Any, *, reset: bool, min_rows: int = 2) -> Any:
     """X validated by scikit-learn's ``validate_data`` (2-D, numeric, finite, at least
     ``min_rows`` rows; dense or sparse), which sets (``reset``) or checks ``n_features_in_``;

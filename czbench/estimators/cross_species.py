@@ -21,7 +21,7 @@ import pandas as pd
 
 from czbench.context import DEFAULT_SEED
 from czbench.errors import InputError
-from czbench.estimators.base import _check_labels, _EmbeddingScoreBenchmark
+from czbench.estimators.base import _check_labels, _EmbeddingScoreBenchmark, mean_of
 from czbench.metrics.entropy import ENTROPY_K
 from czbench.tasks import MetricResult
 from czbench.tasks.classification import CLASSIFIERS
@@ -87,8 +87,7 @@ class CrossSpeciesIntegrationBenchmark(_CrossSpeciesBenchmark):
 
     @classmethod
     def _primary(cls, results: list[MetricResult]) -> float:
-        values = {r.metric: r.value for r in results}
-        return (values["entropy_per_cell"] + values["batch_silhouette"]) / 2.0
+        return mean_of(results, ("entropy_per_cell", "batch_silhouette"))
 
 
 class CrossSpeciesLabelPredictionBenchmark(_CrossSpeciesBenchmark):

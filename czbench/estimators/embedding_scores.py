@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from czbench.context import DEFAULT_SEED
-from czbench.estimators.base import _EmbeddingScoreBenchmark
+from czbench.estimators.base import _EmbeddingScoreBenchmark, mean_of
 from czbench.metrics.entropy import ENTROPY_K
 from czbench.tasks import MetricResult, TaskRun
 
@@ -88,5 +88,4 @@ class BatchIntegrationBenchmark(_EmbeddingScoreBenchmark):
 
     @classmethod
     def _primary(cls, results: list[MetricResult]) -> float:
-        values = {r.metric: r.value for r in results}
-        return (values["entropy_per_cell"] + values["batch_silhouette"]) / 2.0
+        return mean_of(results, ("entropy_per_cell", "batch_silhouette"))

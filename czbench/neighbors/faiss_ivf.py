@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from czbench.errors import CZBenchWarning
-from czbench.neighbors.exact import exact_block
+from czbench.neighbors.exact import exact_block, put_self_first
 from czbench.neighbors.graph import KNNGraph
 
 #: coarse cells per sqrt(n), cells probed per query at first, training points per coarse cell
@@ -59,7 +59,7 @@ def faiss_ivf_graph(x: np.ndarray, k: int, seed: int) -> KNNGraph:
                       stacklevel=3)
     d2, idx = index.search(x, k)
     idx = idx.astype(np.int64)
-    _self_first(idx, d2)
+    put_self_first(idx, d2)
     missing = np.flatnonzero((idx < 0).any(axis=1))
     if missing.size:  # too few candidates in the probed cells: search those rows exactly
         for row in missing:
@@ -87,18 +87,3 @@ def _recall(found: np.ndarray, truth: np.ndarray) -> float:
     k = truth.shape[1]
     return float(np.mean([len(set(a.tolist()) & set(b.tolist())) / k
                           for a, b in zip(found, truth, strict=True)]))
-
-
-def _self_first(idx: np.ndarray, d2: np.ndarray) -> None:
-    """Put each cell itself in column 0 (in place), keeping the others in distance order."""
-    rows = np.arange(idx.shape[0])
-    wrong = np.flatnonzero(idx[:, 0] != rows)
-    for row in wrong:
-        ids = [int(j) for j in idx[row] if j != row and j >= 0]
-        dists = [float(v) for j, v in zip(idx[row], d2[row], strict=True) if j != row and j >= 0]
-        k = idx.shape[1]
-        ids, dists = ([int(row)] + ids)[:k], ([0.0] + dists)[:k]
-        pad = k - len(ids)
-        idx[row] = ids + [-1] * pad
-        d2[row] = dists + [np.inf] * pad
-    d2[rows, 0] = 0.0

@@ -2,8 +2,9 @@
 
 Two backends, chosen by size (``backend="auto"``):
 
-* ``exact`` (torch): a blocked matrix product (``|x|^2 + |y|^2 - 2 x.y`` on centred data,
-  float32) followed by ``topk``. Memory is O(block x n), time O(n^2 d). Used up to
+* ``exact``: every distance, float32 on the centred embedding. On CPU faiss's exact
+  ``IndexFlatL2`` (measured faster than the torch search, see :mod:`czbench.neighbors.exact`);
+  on a GPU a blocked torch matrix product followed by ``topk``. Used up to
   :data:`EXACT_MAX_CELLS` cells on CPU, and at any size on a GPU.
 * ``faiss-ivf`` (faiss-cpu ``IndexIVFFlat``): approximate, for larger n on CPU. ``nlist =
   4 sqrt(n)`` coarse cells trained by seeded k-means on a seeded sample; stored vectors are
@@ -32,6 +33,7 @@ from czbench.neighbors.exact import (
     block_rows,
     centred,
     exact_knn,
+    flat_knn,
 )
 from czbench.neighbors.faiss_ivf import faiss_ivf_graph
 from czbench.neighbors.graph import KNNGraph
@@ -57,9 +59,9 @@ def knn_graph(embedding: Any, k: int, *, device: str | torch.device | None = Non
     ``k`` is capped at the number of cells. ``backend`` is ``auto`` (exact up to
     EXACT_MAX_CELLS cells on CPU, and on GPUs; faiss IVF above), ``exact`` or ``faiss-ivf``;
     ``seed`` drives the IVF training sample and k-means. Exact neighbours are ranked on float32
-    distances of the centred embedding; ties are broken by torch's ``topk`` (deterministic for
-    the same input on the same machine). Use :func:`refine_distances` where float64 distances
-    matter.
+    distances of the centred embedding; ties are broken by the search (faiss on CPU, torch
+    ``topk`` on GPUs or with ``block_size``), deterministically for the same input on the same
+    machine. Use :func:`refine_distances` where float64 distances matter.
     """
     if k < 1:
         raise InputError(f"k: expected a positive number of neighbours, got {k}")
@@ -69,6 +71,8 @@ def knn_graph(embedding: Any, k: int, *, device: str | torch.device | None = Non
     k = min(k, n)
     if choose_backend(n, dev, backend) == "faiss-ivf":
         return faiss_ivf_graph(x.cpu().numpy(), k, seed)
+    if dev.type == "cpu" and block_size is None:
+        return KNNGraph(*flat_knn(x.numpy(), k))
     rows = block_size or block_rows(n, BLOCK_ELEMENTS if dev.type == "cpu" else GPU_BLOCK_ELEMENTS)
     indices, distances = exact_knn(x, sq, k, rows)
     return KNNGraph(indices.numpy(), distances.numpy())

@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
-#: characters every Lightning logger keeps as they are (CSV, TensorBoard, MLflow, W&B)
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-/]+")
+#: runs of characters outside those every Lightning logger keeps as they are in one part of a
+#: name (CSV, TensorBoard, MLflow, W&B); "/" separates the parts
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 
 def format_params(params: Mapping[str, Any]) -> str:
@@ -26,7 +27,7 @@ def params_key(params: Mapping[str, Any]) -> str:
 def safe_name_part(value: Any) -> str:
     """One part of a logged metric name: runs of characters outside ``[A-Za-z0-9_.-]`` become
     one ``_`` and are stripped from the ends (``MEAN(knn,lr,rf)`` -> ``MEAN_knn_lr_rf``)."""
-    text = _UNSAFE.sub("_", str(value).replace("/", "_")).strip("_")
+    text = _UNSAFE.sub("_", str(value)).strip("_")
     return text or "_"
 
 
