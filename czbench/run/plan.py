@@ -179,15 +179,16 @@ def plan_dataset(index: int, dataset: Any, embeddings: Any, predictions: Any,
     document = new_document(seeds=seeds, tasks=instances, controls=controls,
                             context=context.describe(), dataset=dataset_entry(adata))
     validate(document, partial=True)
+    on_disk = isinstance(dataset, str | Path)
+    plan = DatasetPlan(
+        index=index, key=str(dataset) if on_disk else f"anndata#{index}", adata=adata,
+        loader=DatasetLoader(str(dataset), label_key, batch_key, backed) if on_disk else None,
+        tasks=instances, inputs=inputs, input_tasks=input_tasks, seeds=seeds, context=context,
+        document=document, manifest={})
+    hashes = _check_inputs(plan)  # read files and compute baselines before the tasks' own work
     for seed in seeds:
         for task in instances:
             task.prepare(adata, context.with_seed(seed))
-    plan = DatasetPlan(index, str(dataset) if isinstance(dataset, str | Path)
-                       else f"anndata#{index}",
-                       adata, DatasetLoader(str(dataset), label_key, batch_key, backed)
-                       if isinstance(dataset, str | Path) else None,
-                       instances, inputs, input_tasks, seeds, context, document, {})
-    hashes = _check_inputs(plan)
     plan.manifest = {
         "dataset": plan.key, "sha256": document["dataset"]["sha256"],
         "n_cells": int(adata.n_obs), "label_key": label_key, "batch_key": batch_key,
