@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -228,7 +229,7 @@ class BenchmarkCallback(L.Callback):
         embedding = gathered["embedding"]
         obs = self._obs(trainer, gathered)
         context = self.context if self.context.device is not None else \
-            RunContext(self.context.seed, self.context.knn_backend, str(pl_module.device))
+            replace(self.context, device=str(pl_module.device))
         records = score_input(embedding, obs, self.tasks, context)
         datamodule = getattr(trainer, "datamodule", None)
         meta = getattr(getattr(datamodule, "adata", None), "uns", {}).get("czbench", {})

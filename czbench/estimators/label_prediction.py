@@ -25,8 +25,7 @@ from czbench.estimators.base import (
     run_context,
 )
 from czbench.tasks import classification
-from czbench.tasks.classification import CLASSIFIERS, check_classifiers, large_classes
-from czbench.utils.arrays import as_codes
+from czbench.tasks.classification import CLASSIFIERS, check_classifiers
 
 __all__ = ["LabelPredictionBenchmark"]
 
@@ -81,17 +80,13 @@ class LabelPredictionBenchmark(ClassifierMixin, BaseEstimator):
         primary = self._primary_name()
         context = run_context(self.random_state)
         task = make_task("label_prediction", {
-            "n_folds": self.n_folds, "min_class_size": self.min_class_size,
+            "label_key": "y", "n_folds": self.n_folds, "min_class_size": self.min_class_size,
             "classifiers": tuple(self.classifiers), "n_jobs": self.n_jobs})
-        keep = np.flatnonzero(large_classes(as_codes(y, name="y"), task.min_class_size))
-        n_kept = np.unique(y[keep]).size
-        if n_kept < 2:
-            raise InputError(f"y: fewer than 2 classes have at least {task.min_class_size} "
-                             f"cells (min_class_size); found {n_kept} such class")
-        fitted = {name: classification.fit(name, X[keep], y[keep], seed=context.seed,
+        rows, _ = task.select_cells(y, int(X.shape[0]), context.seed)  # the task's own choice
+        fitted = {name: classification.fit(name, X[rows], y[rows], seed=context.seed,
                                            n_jobs=self.n_jobs)
                   for name in task.classifiers}
-        results = task.run(X, pd.DataFrame({task.label_key: y}), context=context)
+        results = task.run(X, pd.DataFrame({"y": y}), context=context)
         self.classifiers_ = fitted
         self.classes_ = fitted[primary].classes_
         self.results_ = results_frame(results)

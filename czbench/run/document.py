@@ -24,7 +24,7 @@ import pandas as pd
 from czbench import __version__
 from czbench.errors import InputError
 from czbench.tasks import MetricResult, Task
-from czbench.utils.hashing import sha256_array
+from czbench.utils.hashing import sha256_values
 from czbench.utils.io import atomic_write_text
 from czbench.utils.params import format_params, jsonable
 
@@ -82,13 +82,13 @@ def new_document(*, seeds: Sequence[int], dataset: dict[str, Any], tasks: Sequen
     }
 
 
-def input_entry(source: str, values: Any, *, kind: str, role: str, seed: int) -> dict[str, Any]:
-    """The ``embeddings`` entry of one scored input (before its task records are added)."""
-    matrix = getattr(values, "X", None)  # AnnData predictions: hash their matrix
-    if matrix is None:
-        matrix = values.to_numpy() if isinstance(values, pd.DataFrame) else values
+def input_entry(source: str, values: Any, *, kind: str, role: str, seed: int,
+                sha256: str | None = None) -> dict[str, Any]:
+    """The ``embeddings`` entry of one scored input (before its task records are added);
+    ``sha256`` when the caller already hashed ``values``."""
     return {"source": source, "kind": kind, "role": role, "seed": int(seed),
-            "shape": [int(v) for v in values.shape], "sha256": sha256_array(matrix),
+            "shape": [int(v) for v in values.shape],
+            "sha256": sha256 or sha256_values(values),
             "timings_s": {}, "resolved": {}, "warnings": []}
 
 

@@ -84,7 +84,9 @@ def score_cell(job: CellJob, dataset: Any, cell: Cell, done: Sequence[str] = (),
         return []
     item = job.inputs[cell.position]
     values = cell_values(job, adata, cell)
-    entry = input_entry(item.id, values, kind=item.kind, role=item.role, seed=cell.seed)
+    known = item.sha256 if item.values is not None else None  # Dask re-reads files: rehash
+    entry = input_entry(item.id, values, kind=item.kind, role=item.role, seed=cell.seed,
+                        sha256=known)
     if done and record_dir is not None:
         check_same_input(Path(record_dir), done[0], entry)
     saved = {k: entry[k] for k in ("kind", "role", "shape", "sha256")}
@@ -103,7 +105,7 @@ def score_cell(job: CellJob, dataset: Any, cell: Cell, done: Sequence[str] = (),
 # -- driver side -------------------------------------------------------------------------------
 def job_of(plan: DatasetPlan, *, distributed: bool) -> CellJob:
     """The plan's picklable job; for Dask, inputs read from specs are re-read by workers."""
-    inputs = [replace(i, values=None) if distributed and i.spec is not None else i
+    inputs = [replace(i, values=None, sha256=None) if distributed and i.spec is not None else i
               for i in plan.inputs]
     return CellJob(plan.key, plan.loader, plan.tasks, inputs, plan.input_tasks, plan.context,
                    plan.token)

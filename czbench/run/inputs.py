@@ -23,7 +23,7 @@ import torch
 
 from czbench.baselines import get_baseline, list_baselines
 from czbench.baselines.base import Baseline
-from czbench.errors import CZBenchError, InputError
+from czbench.errors import InputError
 from czbench.tasks import list_tasks, task_class
 
 KINDS = ("embedding", "expression")
@@ -44,6 +44,8 @@ class Input:
     values: Any = field(default=None, repr=False)
     #: baselines: the options of the run's task that brings it (see Baseline.options)
     options: dict[str, Any] = field(default_factory=dict)
+    #: sha256 of ``values``, computed once while planning
+    sha256: str | None = None
 
     @property
     def seeded(self) -> bool:
@@ -170,8 +172,6 @@ def read_file(path: Path) -> Any:
         return ad.read_h5ad(path)
     except (ValueError, OSError) as err:
         raise InputError(f"embedding: {path} is not a readable {path.suffix} file") from err
-    except CZBenchError:
-        raise
 
 
 def check_values(item: Input, values: Any, adata: ad.AnnData) -> Any:

@@ -19,10 +19,10 @@ from czbench.datasets import from_anndata, get_info, list_datasets, load
 from czbench.datasets.counts import counts_matrix
 from czbench.errors import CZBenchError, InputError
 from czbench.run.document import dataset_entry, new_document, validate
-from czbench.run.inputs import Input, check_values, collect_inputs, load_values
+from czbench.run.inputs import Input, collect_inputs, load_values
 from czbench.run.rundir import Cell
 from czbench.tasks import CORE_TASKS, Task, get_task, list_tasks
-from czbench.utils.hashing import sha256_array
+from czbench.utils.hashing import sha256_values
 from czbench.utils.params import jsonable
 
 
@@ -225,13 +225,11 @@ def _check_inputs(plan: DatasetPlan) -> list[str | None]:
         if item.role == "control":
             hashes.append(None)
             continue
-        values = load_values(item, plan.adata, plan.seeds[0])
+        values = load_values(item, plan.adata, plan.seeds[0])  # checked there
         if item.seeded:
             plan.precomputed[(position, plan.seeds[0])] = values
             hashes.append(None)
         else:
-            item.values = check_values(item, values, plan.adata)
-            matrix = getattr(values, "X", values)
-            hashes.append(sha256_array(matrix.to_numpy() if hasattr(matrix, "to_numpy")
-                                       else matrix))
+            item.values, item.sha256 = values, sha256_values(values)
+            hashes.append(item.sha256)
     return hashes

@@ -33,6 +33,15 @@ def sha256_array(x: Any) -> str:
     return h.hexdigest()
 
 
+def sha256_values(values: Any) -> str:
+    """sha256 of what an input holds: an array's values, an AnnData's X, a DataFrame's
+    values (names are not hashed)."""
+    matrix = getattr(values, "X", None)
+    if matrix is None:
+        matrix = values.to_numpy() if hasattr(values, "to_numpy") else values
+    return sha256_array(matrix)
+
+
 def sha256_file(path: str) -> str:
     """sha256 of a file's bytes."""
     h = hashlib.sha256()

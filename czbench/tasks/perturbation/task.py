@@ -250,9 +250,10 @@ class PerturbationExpressionPredictionTask(Task):
         scores = condition_scores(matrix, rows, cols, truth["conditions"])
         results = [self._result("spearman_correlation", s, condition=c)
                    for c, s in scores.items()]
-        values = list(scores.values())
-        results.append(self._result("mean_spearman_correlation", float(np.mean(values))))
-        results.append(self._result("median_spearman_correlation", float(np.median(values))))
+        per_condition = list(scores.values())
+        results.append(self._result("mean_spearman_correlation", float(np.mean(per_condition))))
+        results.append(self._result("median_spearman_correlation",
+                                    float(np.median(per_condition))))
         return self._output(results, control=self._dataset["control"],
                             exclude_conditions=self._dataset["exclude_conditions"],
                             truth_key=self._dataset["truth_key"],
