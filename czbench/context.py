@@ -12,13 +12,13 @@ computed; the context says with which random stream and on which hardware.
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
 from czbench.errors import InputError
+from czbench.utils.checks import MAX_SEED, check_int
 
 DEFAULT_SEED = 42
 #: kNN search backends: ``auto`` (exact up to 100k cells on CPU, faiss IVF above), or forced
@@ -26,13 +26,9 @@ KNN_BACKENDS = ("auto", "exact", "faiss-ivf")
 
 
 def check_seed(seed: Any, field: str = "seed") -> int:
-    """``seed`` as an int; bools, non-integral numbers and text are a one-line error."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        if isinstance(seed, numbers.Real) and not isinstance(seed, bool) \
-                and float(seed).is_integer():
-            return int(seed)
-        raise InputError(f"{field}: expected an integer seed, got {seed!r}")
-    return int(seed)
+    """``seed`` as an int in 0 ... 2**32 - 1 (what numpy's and torch's generators accept);
+    bools, non-integral numbers, text and values out of range are a one-line error."""
+    return check_int(seed, field, 0, MAX_SEED)
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ def _smooth_knn_dist(distances: np.ndarray, k: int) -> tuple[np.ndarray, np.ndar
         if not active.any():
             break
         gap = others[active] - rho[active, None]
-        psum = np.where(gap > 0, np.exp(-gap / mid[active, None]), 1.0).sum(axis=1)
+        psum = np.exp(-np.clip(gap, 0.0, None) / mid[active, None]).sum(axis=1)
         done = np.abs(psum - target) < _SMOOTH_K_TOLERANCE
         too_big = (psum > target) & ~done
         too_small = ~too_big & ~done
@@ -68,7 +68,7 @@ def fuzzy_connectivities(knn: KNNGraph, n_neighbors: int = 15) -> sp.csr_matrix:
     dist = graph.distances.astype(np.float32).astype(np.float64)
     sigma, rho = _smooth_knn_dist(dist, k)
     gap = dist - rho[:, None]
-    weights = np.where(gap <= 0, 1.0, np.exp(-gap / sigma[:, None]))
+    weights = np.exp(-np.clip(gap, 0.0, None) / sigma[:, None])  # exp(0) = 1 where gap <= 0
     weights[graph.indices == np.arange(n)[:, None]] = 0.0
     rows = np.repeat(np.arange(n), k)
     a = sp.csr_matrix((weights.ravel().astype(np.float32), (rows, graph.indices.ravel())),

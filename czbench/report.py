@@ -106,7 +106,8 @@ def _bars(summary: pd.DataFrame, task: str, path: Path) -> Path:
     for i, label in enumerate(labels):
         sub = rows[rows["label"] == label].set_index("metric").reindex(metrics)
         ax.bar(np.arange(len(metrics)) + i * width, sub["mean"], width,
-               yerr=sub["std"].fillna(0.0), capsize=3, label=label)
+               yerr=pd.to_numeric(sub["std"], errors="coerce").fillna(0.0).to_numpy(),
+               capsize=3, label=label)
     ax.set_xticks(np.arange(len(metrics)) + width * (len(labels) - 1) / 2)
     ax.set_xticklabels(metrics, rotation=15, ha="right", fontsize=8)
     ax.set_ylabel("score (mean ± sd over seeds)")

@@ -272,8 +272,10 @@ RANKS = {
 #: imports between different packages of the same rank that the design allows: the generic
 #: baselines and controls read datasets (counts); everything may raise czbench's errors
 #: same-rank imports across packages that the design allows: baselines read counts; the base
-#: modules raise errors; the fuzzy graph reads the kNN graph; the CLI renders reports
+#: modules raise errors; the run context checks its seed with the shared checks; the fuzzy graph
+#: reads the kNN graph; the CLI renders reports
 SAME_RANK_ALLOWED = {("baselines", "datasets"), ("context", "errors"), ("utils", "errors"),
+                     ("context", "utils"),
                      ("graph", "neighbors"), ("cli", "report")}
 
 

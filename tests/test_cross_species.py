@@ -1,6 +1,7 @@
 """Cross-species tasks: independent references (metrics called directly, brute-force entropy,
-plain scikit-learn fits), properties, errors, the shared classification core, the estimators,
-and the real dataset."""
+plain scikit-learn fits of the reference's pipelines), the reference's names (metrics, MEAN
+row, organisms), properties, errors, the shared scoring core, the estimators, and the real
+dataset."""
 
 from __future__ import annotations
 
@@ -8,9 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
-from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -26,10 +34,19 @@ from czbench.estimators import (
 )
 from czbench.metrics import batch_silhouette, entropy_per_cell
 from czbench.tasks import get_task
-from czbench.tasks.cross_species import ortholog_pca_baseline, pseudobulk, stack_species
+from czbench.tasks.cross_species import (
+    make_cross_species_classifier,
+    organism_name,
+    ortholog_pca_baseline,
+    pseudobulk,
+    stack_species,
+)
 
 LP = "cross_species_label_prediction"
 INTEG = "cross_species_integration"
+#: the species of the test data ("human", "mouse") as the reference names them
+ORGANISM = {"human": "homo_sapiens", "mouse": "mus_musculus"}
+SCORES = ("accuracy", "f1", "precision", "recall", "auroc")
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -108,54 +125,127 @@ def _values(results, metric, **params):
 @pytest.fixture(scope="module")
 def lp_results(data):
     x, obs = data
-    return get_task(LP, classifiers=("lr", "knn"), min_class_size=5).run(
-        x, obs, context=RunContext(seed=3))
+    return get_task(LP, min_class_size=5).run(x, obs, context=RunContext(seed=3))
 
 
-def test_label_prediction_layout(lp_results):
-    assert len(lp_results) == 4 * 3 * 5  # pairs x (MEAN, lr, knn) x scores
+def test_label_prediction_layout_and_names(lp_results):
+    """The reference's names: ``mean_fold_*`` within a species, plain ``accuracy``, ... across
+    species; ``MEAN(lr,knn,rf)``; species by organism name."""
+    assert len(lp_results) == 4 * 4 * 5  # pairs x (MEAN, lr, knn, rf) x scores
     pairs = {(r.params["train_species"], r.params["test_species"]) for r in lp_results}
-    assert pairs == {("human", "human"), ("human", "mouse"), ("mouse", "human"),
-                     ("mouse", "mouse")}
-    assert {r.params["classifier"] for r in lp_results} == {"MEAN(knn,lr)", "lr", "knn"}
+    assert pairs == {(ORGANISM[a], ORGANISM[b]) for a in ORGANISM for b in ORGANISM}
+    assert [r.params["classifier"] for r in lp_results[:20:5]] == \
+        ["MEAN(lr,knn,rf)", "lr", "knn", "rf"]
+    for r in lp_results:
+        same = r.params["train_species"] == r.params["test_species"]
+        assert r.metric in ({f"mean_fold_{s}" for s in SCORES} if same else set(SCORES))
     assert all(0 <= r.value <= 1 and r.higher_is_better for r in lp_results)
+    # the MEAN row: the mean over all rows of the pair (classifiers x folds), as the reference
+    for metric, a, b in (("mean_fold_f1", "homo_sapiens", "homo_sapiens"),
+                         ("auroc", "mus_musculus", "homo_sapiens")):
+        per = [_values(lp_results, metric, train_species=a, test_species=b, classifier=c)[0]
+               for c in ("lr", "knn", "rf")]
+        assert _values(lp_results, metric, train_species=a, test_species=b,
+                       classifier="MEAN(lr,knn,rf)") == [pytest.approx(np.mean(per), abs=1e-12)]
+
+
+def _reference_models(seed):
+    """cz-benchmarks 0.15.1's pipelines of the cross-species task, built here."""
+    return {"lr": Pipeline([("scaler", StandardScaler()),
+                            ("lr", LogisticRegression(max_iter=1000, random_state=seed))]),
+            "knn": Pipeline([("scaler", StandardScaler()),
+                             ("knn", KNeighborsClassifier(n_neighbors=5))]),
+            "rf": Pipeline([("rf", RandomForestClassifier(n_estimators=100,
+                                                          random_state=seed))])}
+
+
+def _reference_scores(model, x, y):
+    """The reference's scorers: ``predict`` for the labels, ``predict_proba`` for the AUROC."""
+    pred, proba = model.predict(x), model.predict_proba(x)
+    average = "binary" if len(model.classes_) == 2 else "macro"
+    return {"accuracy": accuracy_score(y, pred),
+            "f1": f1_score(y, pred, average=average),
+            "precision": precision_score(y, pred, average=average),
+            "recall": recall_score(y, pred, average=average),
+            "auroc": roc_auc_score(y, proba, multi_class="ovr", average="macro")}
 
 
 @pytest.mark.parametrize("train, test", [("human", "mouse"), ("mouse", "human")])
-def test_transfer_equals_independent_sklearn(data, lp_results, train, test):
+def test_transfer_equals_the_reference_pipelines(data, lp_results, train, test):
     x, obs = data
     # shared types with >= 5 cells in both species: A, B, C (D is human-only, E has 4 mouse cells)
     shared = ["A", "B", "C"]
     a = ((obs["species"] == train) & obs["cell_type"].isin(shared)).to_numpy()
     b = ((obs["species"] == test) & obs["cell_type"].isin(shared)).to_numpy()
     y_a, y_b = obs["cell_type"].to_numpy()[a], obs["cell_type"].to_numpy()[b]
-    models = {"lr": Pipeline([("s", StandardScaler(with_mean=False)),
-                              ("m", LogisticRegression())]),
-              "knn": Pipeline([("s", StandardScaler(with_mean=False)),
-                               ("m", KNeighborsClassifier(5))])}
-    for name, model in models.items():
-        model.fit(x[a].astype(np.float32), y_a)
-        xb = x[b].astype(np.float32)
-        pred, proba = model.predict(xb), model.predict_proba(xb)
-        params = dict(train_species=train, test_species=test, classifier=name)
-        assert _values(lp_results, "mean_fold_accuracy", **params) == \
-            [pytest.approx(accuracy_score(y_b, pred), abs=1e-12)]
-        assert _values(lp_results, "mean_fold_f1", **params) == \
-            [pytest.approx(f1_score(y_b, pred, average="macro"), abs=1e-12)]
-        assert _values(lp_results, "mean_fold_auroc", **params) == \
-            [pytest.approx(roc_auc_score(y_b, proba, multi_class="ovr"), abs=1e-12)]
+    for name, model in _reference_models(3).items():
+        expected = _reference_scores(model.fit(x[a], y_a), x[b], y_b)
+        params = dict(train_species=ORGANISM[train], test_species=ORGANISM[test],
+                      classifier=name)
+        for score, value in expected.items():
+            assert _values(lp_results, score, **params) == [pytest.approx(value, abs=1e-6)], \
+                (name, score)
 
 
-def test_within_species_equals_label_prediction_task(data, lp_results):
+@pytest.mark.parametrize("species", ["human", "mouse"])
+def test_within_species_equals_the_reference_pipelines(data, lp_results, species):
+    """A = A: StratifiedKFold(5, shuffle=True, random_state=seed) over the species' kept
+    classes (mouse E has 4 < 5 cells), the reference's pipelines, mean over folds."""
     x, obs = data
-    for species in ("human", "mouse"):
-        cells = (obs["species"] == species).to_numpy()
-        ref = get_task("label_prediction", classifiers=("lr", "knn"),
-                       min_class_size=5).run(x[cells], obs[cells], context=RunContext(seed=3))
-        for r in ref:
-            got = _values(lp_results, r.metric, train_species=species, test_species=species,
-                          classifier=r.params["classifier"])
-            assert got == [r.value], (species, r.metric, r.params)
+    cells = (obs["species"] == species).to_numpy()
+    y = obs["cell_type"].to_numpy()
+    counts = pd.Series(y[cells]).value_counts()
+    cells &= np.isin(y, counts.index[counts >= 5])
+    xs, ys = x[cells], y[cells]
+    folds = list(StratifiedKFold(5, shuffle=True, random_state=3).split(xs, ys))
+    for name, model in _reference_models(3).items():
+        per_fold = [_reference_scores(model.fit(xs[tr], ys[tr]), xs[te], ys[te])
+                    for tr, te in folds]
+        for score in SCORES:
+            got = _values(lp_results, f"mean_fold_{score}", train_species=ORGANISM[species],
+                          test_species=ORGANISM[species], classifier=name)
+            assert got == [pytest.approx(np.mean([f[score] for f in per_fold]), abs=1e-6)], \
+                (name, score)
+
+
+def test_pipelines_are_the_references_and_label_prediction_keeps_its_own():
+    for name, reference in _reference_models(7).items():
+        ours = make_cross_species_classifier(name, 7)
+        steps = ours.steps if hasattr(ours, "steps") else [("rf", ours)]
+        assert [type(e) for _, e in steps] == [type(e) for _, e in reference.steps]
+        for (_, mine), (_, theirs) in zip(steps, reference.steps, strict=True):
+            expected = theirs.get_params()
+            if name == "rf":
+                expected["n_jobs"] = None  # threads only
+            assert mine.get_params() == expected, name
+    # task label_prediction's classifiers are unchanged: scaling without centring
+    assert classification.make_classifier("lr", 7).steps[0][1].with_mean is False
+    assert classification.make_classifier("lr", 7).steps[1][1].max_iter == 100
+
+
+def test_species_names(data):
+    x, obs = data
+    assert [organism_name(v) for v in ("human", "Homo sapiens", "homo_sapiens", " MOUSE ",
+                                       "Mus musculus", "Danio rerio", "zebrafish", "axolotl")] \
+        == ["homo_sapiens", "homo_sapiens", "homo_sapiens", "mus_musculus", "mus_musculus",
+            "danio_rerio", "danio_rerio", "axolotl"]
+    task = dict(classifiers=("knn",), min_class_size=5, n_folds=2)
+    scientific = obs.assign(species=obs["species"].map({"human": "Homo sapiens",
+                                                        "mouse": "Mus musculus"}))
+    named = get_task(LP, **task).run(x, scientific)
+    assert {r.params["train_species"] for r in named} == {"homo_sapiens", "mus_musculus"}
+    kept = get_task(LP, species_names="column", **task).run(x, obs)
+    assert {r.params["train_species"] for r in kept} == {"human", "mouse"}
+    assert [r.value for r in kept] == [r.value for r in get_task(LP, **task).run(x, obs)]
+    both = obs.assign(species=np.where(np.arange(len(obs)) % 2, obs["species"],
+                                       obs["species"].map({"human": "Homo sapiens",
+                                                           "mouse": "mouse"})))
+    with pytest.raises(InputError, match=r"^species: the values .* name the same organism "
+                                         r"'homo_sapiens'") as err:
+        get_task(LP, **task).run(x, both)
+    assert "\n" not in str(err.value)
+    with pytest.raises(InputError, match="species_names: expected 'organism' or 'column'"):
+        get_task(LP, species_names="latin")
 
 
 def test_grouped_cv_keeps_each_donor_in_one_fold(data):
@@ -169,8 +259,8 @@ def test_grouped_cv_keeps_each_donor_in_one_fold(data):
     for train, test in splitter.split(rows, labels, groups=samples):
         assert not set(samples[train]) & set(samples[test])
     tables = {(a, b): table for a, b, table in task.pair_tables(x, obs, 42)}
-    assert len(tables[("human", "human")]) == 2  # one lr row per fold
-    assert len(tables[("human", "mouse")]) == 1  # one lr row for the single split
+    assert len(tables[("homo_sapiens", "homo_sapiens")]) == 2  # one lr row per fold
+    assert len(tables[("homo_sapiens", "mus_musculus")]) == 1  # one lr row for the single split
     results = task.run(x, obs)
     assert task.required_columns == ["cell_type", "species", "donor"]
     assert all(0 <= r.value <= 1 for r in results)
@@ -240,7 +330,8 @@ def test_errors(data):
 # -- one classification core ------------------------------------------------------------------
 def test_label_prediction_tasks_share_the_classification_core(data, monkeypatch):
     """Regression: ``cross_species_label_prediction`` and ``label_prediction`` score every split
-    through the one core, ``czbench.tasks.classification.classification_scores``."""
+    through the one core, ``czbench.tasks.classification.classification_scores`` (the
+    cross-species task has its own classifiers, not its own scores)."""
     x, obs = data
     calls = {"n": 0}
     original = classification.classification_scores
@@ -320,9 +411,8 @@ def test_estimators_equal_tasks(data):
     ref = get_task(LP, classifiers=("lr", "knn"), min_class_size=5).run(
         x, obs, context=RunContext(seed=3))
     assert lp.results_.to_dict("records") == [r.to_dict() for r in ref]
-    cross = [r.value for r in ref if r.metric == "mean_fold_accuracy"
-             and r.params["classifier"] == "MEAN(knn,lr)"
-             and r.params["train_species"] != r.params["test_species"]]
+    cross = [r.value for r in ref if r.metric == "accuracy"
+             and r.params["classifier"] == "MEAN(lr,knn)"]
     assert len(cross) == 2 and lp.score_ == pytest.approx(np.mean(cross), abs=1e-15)
     with pytest.raises(InputError, match="needs each cell's species"):
         lp.fit(x, y)
@@ -347,8 +437,8 @@ def test_pancreas_through_the_runner():
     assert len(frame) == 2 + 4 * 3 * 5
     assert frame["value"].between(0, 1).all()
     values = {(r.metric, tuple(sorted(r.params.items()))): r.value for r in result.results}
-    h2m = dict(train_species="human", test_species="mouse", classifier="lr")
-    assert values[("mean_fold_accuracy", tuple(sorted(h2m.items())))] > 0.5
-    for species in ("human", "mouse"):
-        same = dict(train_species=species, test_species=species, classifier="MEAN(knn,lr)")
+    h2m = dict(train_species="homo_sapiens", test_species="mus_musculus", classifier="lr")
+    assert values[("accuracy", tuple(sorted(h2m.items())))] > 0.5
+    for species in ("homo_sapiens", "mus_musculus"):
+        same = dict(train_species=species, test_species=species, classifier="MEAN(lr,knn)")
         assert values[("mean_fold_accuracy", tuple(sorted(same.items())))] > 0.9

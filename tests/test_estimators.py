@@ -389,7 +389,7 @@ def test_clear_errors(data):
     _one_line_error(r"^y: Unknown label type: continuous",
                     lambda: LabelPredictionBenchmark().fit(X, X[:, 0]))
     _one_line_error(r"^random_state: ", lambda: EmbeddingBenchmark(random_state="x").fit(X, y))
-    _one_line_error(r"^n_neighbors: invalid value 'many'",
+    _one_line_error(r"^n_neighbors: expected an integer >= 2, got 'many'",
                     lambda: ClusteringBenchmark(n_neighbors="many").fit(X, y))
     _one_line_error(r"^classifiers: expected a tuple of names",
                     lambda: LabelPredictionBenchmark(classifiers="lr").fit(X, y))

@@ -179,13 +179,14 @@ def test_time_ordered_embedding_beats_shuffled():
         assert all(0.0 <= v <= 1.0 for v in result.values())
 
 
-def test_one_unique_time_is_one():
+def test_one_unique_time_is_an_error():
+    """cz-benchmarks returns 1.0 for any embedding here; czbench refuses (undefined)."""
     X, _ = time_course(n_per_time=10, seed=5)
     t = np.full(len(X), 4.0)
-    assert sequential_alignment(X, t) == 1.0
-    results = get_task("sequential_organization").run(X, _obs(t))
-    assert [(r.metric, r.value) for r in results] == [("silhouette_score", 1.0),
-                                                      ("sequential_alignment", 1.0)]
+    with pytest.raises(InputError, match="same time"):
+        sequential_alignment(X, t)
+    with pytest.raises(InputError, match="time_key: obs column 'time' has one time point"):
+        get_task("sequential_organization").run(X, _obs(t))
 
 
 # --------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from czbench.run.document import add_records, finish, input_entry, new_document,
 from czbench.run.plan import make_tasks
 from czbench.run.score import score_input
 from czbench.tasks import CORE_TASKS, MetricResult, Task
+from czbench.utils.checks import check_int, check_number
 from czbench.utils.params import log_name
 from czbench.utils.sampling import stratified_subset
 
@@ -87,16 +88,13 @@ class BenchmarkCallback(L.Callback):
                 raise InputError(f"tasks: BenchmarkCallback scores embeddings; task "
                                  f"'{task.name}' scores {task.input_kind} predictions (use "
                                  f"czbench.benchmark(..., predictions=...) for it)")
-        self.every_n_epochs = int(every_n_epochs)
+        self.every_n_epochs = check_int(every_n_epochs, "every_n_epochs", 1)
         self.embedding_fn = embedding_fn
         self.output_key = output_key
-        if max_cells is not None and (isinstance(max_cells, bool) or int(max_cells) != max_cells
-                                      or max_cells < 2):
-            raise InputError(f"max_cells: expected an integer >= 2 or None, got {max_cells!r}")
-        self.max_cells = max_cells
+        self.max_cells = check_int(max_cells, "max_cells", 2, allow_none=True)
         self.seed = self.context.seed
         self.results_dir = Path(results_dir) if results_dir is not None else None
-        self.warn_fraction = float(warn_fraction)
+        self.warn_fraction = check_number(warn_fraction, "warn_fraction", 0.0)
         self.log_prefix = log_prefix
         self.columns = sorted({c for t in self.tasks for c in t.required_columns})
         self.collector = EmbeddingCollector(self.columns)

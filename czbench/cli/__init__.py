@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
 
 from czbench import __version__
-from czbench.cli.commands import DEFAULT_DATASET, list_assets, report, run
-from czbench.errors import CZBenchError
+from czbench.cli.commands import list_assets, report, run
+from czbench.cli.preflight import DEFAULT_DATASET
+from czbench.errors import CZBenchError, CZBenchWarning
 
 LISTS = ("datasets", "tasks", "metrics", "baselines")
 
@@ -23,11 +25,18 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (and the hint to ``--help``) and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="czbench", description="Reproducible benchmarks for single-cell embeddings.")
     parser.add_argument("--version", action="version", version=f"czbench {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     lister = sub.add_parser("list", help="list datasets, tasks, metrics or baselines")
     lister.add_argument("what", choices=LISTS)
@@ -37,13 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"registered name or .h5ad path; repeat or comma-separate for a grid "
                      f"over several (default: {DEFAULT_DATASET})")
     run.add_argument("--embedding", action="append", type=_csv, default=None,
-                     metavar="SPEC", help="obsm:KEY | FILE.npy | baseline:NAME; repeat or "
-                     "comma-separate for several (default: the PCA baseline and the dataset's "
-                     "shipped embeddings)")
+                     metavar="[NAME=]SPEC", help="obsm:KEY | FILE.npy | baseline:NAME, "
+                     "optionally named (scvi=obsm:X_scVI); repeat or comma-separate for several "
+                     "(default: the PCA baseline and the dataset's shipped embeddings)")
     run.add_argument("--prediction", action="append", type=_csv, default=None,
-                     metavar="FILE", help="an expression prediction (FILE.h5ad with cell and "
-                     "gene names, or FILE.npy of the dataset's shape) for tasks that score "
-                     "expression, e.g. perturbation_expression_prediction; repeatable")
+                     metavar="[NAME=]FILE", help="an expression prediction (FILE.h5ad with "
+                     "cell and gene names, or FILE.npy of the dataset's shape) for tasks that "
+                     "score expression, e.g. perturbation_expression_prediction; repeatable")
     run.add_argument("--task", action="append", type=_csv, default=None, metavar="T1,T2",
                      help="tasks to run; repeat or comma-separate (default: the core tasks and "
                      "the dataset's registered ones, where its columns allow)")
@@ -90,10 +99,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,
+                      lineno: int, file: object = None, line: str | None = None) -> None:
+    text = " ".join(str(message).split())
+    print(f"warning: {text}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0, or 2 for a bad input)."""
-    args = build_parser().parse_args(argv)
+    """Run the command line; returns the exit status (0; 2 for a bad input; 130 when
+    interrupted by Ctrl-C). Errors and warnings are one line each, never a traceback."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help, --version, or a usage error (one line, status 2)
+        return int(done.code or 0)
     console = Console(width=None if sys.stdout.isatty() else 160)
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning
+        warnings.filterwarnings("once", category=CZBenchWarning)
+        return _dispatch(args, console)
+
+
+def _dispatch(args: argparse.Namespace, console: Console) -> int:
     try:
         if args.command == "list":
             list_assets(args.what, console)
@@ -105,6 +131,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         Console(stderr=True).print(f"[bold red]error:[/bold red] {err}", highlight=False,
                                    soft_wrap=True)
         return 2
+    except (MemoryError, OSError) as err:  # the machine, not the input: still one line
+        Console(stderr=True).print(f"[bold red]error:[/bold red] {type(err).__name__}: {err}",
+                                   highlight=False, soft_wrap=True)
+        return 1
+    except KeyboardInterrupt:
+        where = f"; finished results are kept in {args.run_dir} (add --resume)" \
+            if getattr(args, "run_dir", None) else ""
+        print(f"interrupted: no results file was written{where}", file=sys.stderr)
+        return 130
     return 0
 
 

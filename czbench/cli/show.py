@@ -18,6 +18,17 @@ def format_value(row: dict) -> str:
     return text
 
 
+def equal_to_controls(doc: dict) -> dict[str, str]:
+    """{input: control} for inputs whose values equal a control's at every seed (e.g.
+    ``baseline:pca`` and ``control:pca``, both the unintegrated PCA)."""
+    hashes: dict[str, list] = {}
+    for entry in doc["embeddings"]:
+        hashes.setdefault(entry["source"], []).append(entry.get("sha256"))
+    controls = {k: v for k, v in hashes.items() if k.startswith("control:")}
+    return {name: control for name, values in hashes.items() if not name.startswith("control:")
+            for control, c_values in controls.items() if values == c_values}
+
+
 def print_result(doc: dict, console: Console) -> None:
     """The results table (non-control embeddings) and, with controls, the aggregates."""
     shown = [e["source"] for e in doc["embeddings"] if e["role"] != "control"]
@@ -30,14 +41,21 @@ def print_result(doc: dict, console: Console) -> None:
             cells.setdefault((row["task"], row["metric"], params), {})[row["embedding"]] = \
                 format_value(row)
     seeds = ",".join(map(str, doc["seeds"]))
+    several = len(doc["seeds"]) > 1
+    caption = [f"mean ± sd over {len(doc['seeds'])} seeds" if several else "one seed"]
+    if doc.get("controls"):
+        caption.append("\\[control-normalised: 0 = worst control, 1 = best]")
     table = Table("task", "metric", "params", *shown,
                   title=f"czbench {doc['czbench_version']} · {doc['dataset']['name']} · "
-                        f"{doc['dataset']['n_cells']} cells · seeds {seeds}",
-                  caption="mean ± sd over seeds \\[control-normalised score]"
-                  if doc.get("controls") else None)
+                        f"{doc['dataset']['n_cells']} cells · seed{'s' if several else ''} "
+                        f"{seeds}", caption=" ".join(caption))
     for (task, metric, params), values in cells.items():
         table.add_row(task, metric, params, *(values.get(e, "-") for e in shown))
     console.print(table)
+    for name, control in equal_to_controls(doc).items():
+        console.print(f"[dim]{name} has the same values as {control} (a control), so its "
+                      f"normalised scores sit at that control's end of the scale "
+                      f"by construction[/dim]")
     if doc.get("controls"):
         agg = Table("embedding", "AvgBIO", "scIB overall", "mean normalised",
                     title="Aggregates (controls included for reference)")

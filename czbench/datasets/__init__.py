@@ -14,8 +14,9 @@ where the raw counts are (:mod:`czbench.datasets.counts`).
 
 from __future__ import annotations
 
-from czbench.datasets.counts import counts_matrix, is_counts, library_target, normalize_counts
-from czbench.datasets.loading import from_anndata, info, load, standardize_obs, summary
+import importlib
+from typing import Any
+
 from czbench.datasets.registry import (
     DATA_DIR,
     STANDARD_COLUMNS,
@@ -27,6 +28,23 @@ from czbench.datasets.registry import (
 )
 
 list = list_datasets  # noqa: A001 - the public name asked for: czbench.datasets.list()
+#: registry entry of a dataset (set after the imports: the submodule ``info`` has that name too)
+info = get_info
+
+#: loaders and count helpers, imported on first use (they need anndata and scanpy): the
+#: registry above stays light, so ``czbench run`` can check a dataset name in well under 1 s
+_LAZY = {
+    "counts_matrix": "counts", "is_counts": "counts", "library_target": "counts",
+    "normalize_counts": "counts", "from_anndata": "loading",
+    "load": "loading", "standardize_obs": "loading", "summary": "loading",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"czbench.datasets.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'czbench.datasets' has no attribute {name!r}")
+
 
 __all__ = ["DATA_DIR", "STANDARD_COLUMNS", "DatasetInfo", "counts_matrix", "from_anndata",
            "get_info", "info", "is_counts", "library_target", "list", "list_datasets", "load",

@@ -9,7 +9,7 @@ import anndata as ad
 import pandas as pd
 
 from czbench.datasets.registry import STANDARD_COLUMNS, DatasetInfo, get_info, list_datasets
-from czbench.errors import InputError
+from czbench.errors import CZBenchWarning, InputError
 from czbench.utils.hashing import sha256_array, sha256_file, sha256_parts
 
 
@@ -22,6 +22,7 @@ def _read_h5ad(path: Path, backed: bool = False) -> ad.AnnData:
         with warnings.catch_warnings():  # old files: anndata moves uns graphs to obsp
             warnings.simplefilter("ignore", FutureWarning)
             warnings.filterwarnings("ignore", message=".*very old version of AnnData")
+            warnings.filterwarnings("ignore", message=".*without encoding metadata")
             return ad.read_h5ad(path, backed="r" if backed else None)
     except Exception as err:  # h5py/anndata raise many types for a non-h5ad file
         raise InputError(f"dataset: {path} is not a readable .h5ad file "
@@ -56,7 +57,8 @@ def standardize_obs(adata: ad.AnnData, mapping: dict[str, str],
                 kept = f"{standard}_original"
                 if standard not in quiet:
                     warnings.warn(f"obs column '{standard}' is replaced by '{source}' "
-                                  f"({key}); the old one is kept as '{kept}'", stacklevel=3)
+                                  f"({key}); the old one is kept as '{kept}'", CZBenchWarning,
+                                  stacklevel=3)
                 adata.obs[kept] = adata.obs[standard]
             adata.obs[standard] = column.copy()
         applied[standard] = source
@@ -108,15 +110,25 @@ def load(name_or_path: str | Path, *, label_key: str | None = None,
             mapping["batch"] = "batch"
         source = {"name": path.stem, "path": str(path.resolve()), "sha256": digest,
                   "registered": False}
+    check_cells(adata, name)
     applied = standardize_obs(adata, mapping, quiet)
     adata.uns["czbench"] = {**source, "columns": applied}
     return adata
+
+
+def check_cells(adata: ad.AnnData, name: str) -> None:
+    """A dataset needs at least 2 cells (every metric compares cells)."""
+    if adata.n_obs < 2:
+        raise InputError(f"dataset: '{name}' has {adata.n_obs} cells; expected at least 2")
 
 
 def from_anndata(adata: ad.AnnData, *, name: str = "anndata", label_key: str | None = None,
                  batch_key: str | None = None, species_key: str | None = None,
                  time_key: str | None = None, condition_key: str | None = None) -> ad.AnnData:
     """Standardise an AnnData already in memory (a copy; the input is not changed)."""
+    if not isinstance(adata, ad.AnnData):
+        raise InputError(f"dataset: expected an AnnData, got {type(adata).__name__}")
+    check_cells(adata, name)
     adata = adata.copy()
     mapping = {"cell_type": label_key or ("cell_type" if "cell_type" in adata.obs else None),
                "batch": batch_key or ("batch" if "batch" in adata.obs else None),

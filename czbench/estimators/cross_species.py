@@ -5,7 +5,7 @@
   species)`` returns the mean of ``entropy_per_cell`` and ``batch_silhouette`` on the given X.
 * ``CrossSpeciesLabelPredictionBenchmark``: ``fit(X, y, species[, sample])`` runs task
   ``cross_species_label_prediction`` and stores ``results_``; ``score`` returns the mean over
-  the cross-species pairs (A != B) of ``mean_fold_accuracy`` of the MEAN classifier.
+  the cross-species pairs (A != B) of ``accuracy`` of the MEAN classifier.
 
 ``species`` is required by ``fit`` and ``score`` (inside a Pipeline / model-selection tool,
 request it through metadata routing: ``.set_fit_request(species=True)
@@ -95,8 +95,8 @@ class CrossSpeciesLabelPredictionBenchmark(_CrossSpeciesBenchmark):
     ``sample`` too with ``grouped=True`` (grouped CV within a species, and the sample for
     ``aggregation``).
 
-    ``score`` returns the mean over ordered species pairs A != B of ``mean_fold_accuracy`` of
-    the MEAN classifier (train on A, test on B).
+    ``score`` returns the mean over ordered species pairs A != B of ``accuracy`` of the MEAN
+    classifier (train on A, test on B).
 
     Attributes:
         results_: tidy DataFrame of the task's results on the fit data.
@@ -105,7 +105,7 @@ class CrossSpeciesLabelPredictionBenchmark(_CrossSpeciesBenchmark):
     """
 
     _task_name = "cross_species_label_prediction"
-    primary_metric = "mean cross-species mean_fold_accuracy (MEAN classifier)"
+    primary_metric = "mean cross-species accuracy (MEAN classifier)"
     _uses_sample = True
 
     def __init__(self, *, grouped: bool = False, aggregation: str | None = None,
@@ -123,7 +123,7 @@ class CrossSpeciesLabelPredictionBenchmark(_CrossSpeciesBenchmark):
     @classmethod
     def _primary(cls, results: list[MetricResult]) -> float:
         values = [r.value for r in results
-                  if r.metric == "mean_fold_accuracy"
+                  if r.metric == "accuracy"
                   and r.params["train_species"] != r.params["test_species"]
                   and r.params["classifier"].startswith("MEAN(")]
         return float(np.mean(values))

@@ -41,8 +41,10 @@ TASK = "perturbation_expression_prediction"
 class PerturbationExpressionPredictionBenchmark(BaseEstimator):
     """Spearman correlation of predicted vs true perturbation effects (see module docstring).
 
-    Parameters are the task's options (``control`` is required) plus ``random_state``, the
-    run's seed (it draws the targets and matched controls of the ground truth).
+    Parameters are the task's options (``control`` is required; ``target_rule`` "reference" or
+    "min5" picks which conditions are scored and how many targets each gets) plus
+    ``random_state``, the run's seed (it draws the targets and matched controls of the ground
+    truth).
 
     Attributes:
         task_: the prepared task.
@@ -55,7 +57,8 @@ class PerturbationExpressionPredictionBenchmark(BaseEstimator):
                  exclude_conditions: Sequence[str] | None = None,
                  conditions: Sequence[str] | None = None, min_cells: int = 20,
                  min_de_genes: int = 5, pval_threshold: float = 1e-4, min_logfc: float = 1.0,
-                 target_fraction: float = 0.5, random_state: Any = DEFAULT_SEED) -> None:
+                 target_fraction: float = 0.5, target_rule: str = "reference",
+                 random_state: Any = DEFAULT_SEED) -> None:
         self.control = control
         self.exclude_conditions = exclude_conditions
         self.conditions = conditions
@@ -64,6 +67,7 @@ class PerturbationExpressionPredictionBenchmark(BaseEstimator):
         self.pval_threshold = pval_threshold
         self.min_logfc = min_logfc
         self.target_fraction = target_fraction
+        self.target_rule = target_rule
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any) -> PerturbationExpressionPredictionBenchmark:

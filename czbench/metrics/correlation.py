@@ -1,8 +1,8 @@
 """Rank correlation: the Spearman coefficient the perturbation task reports.
 
-Definition: docs/spec.md#spearman_correlation. Computed by ``scipy.stats.spearmanr`` (average
-ranks for ties); where it is undefined (a constant side, fewer than 2 values) the reference
-turns NaN into 0, and so does czbench.
+Definition: docs/spec.md#spearman_correlation_calculation. Computed by
+``scipy.stats.spearmanr`` (average ranks for ties); where it is undefined (a constant side,
+fewer than 2 values) the reference turns NaN into 0, and so does czbench.
 """
 
 from __future__ import annotations

@@ -116,8 +116,10 @@ def sequential_alignment(embedding: Any, time: Any, *, k: int = SEQUENTIAL_K,
     ``clip(1 - mean_knn / random_baseline, 0, 1)``, where ``mean_knn`` is the mean over cells of
     the mean |t_i - t_j| over cell i's ``k`` exact Euclidean neighbours (itself excluded) and
     ``random_baseline`` is :func:`random_baseline` with the same ``k`` and ``seed``. One unique
-    time value gives 1.0. ``knn`` may carry a precomputed graph (self in column 0) with at least
-    ``k + 1`` neighbours; it is computed otherwise with ``backend``, ``seed`` and ``device``.
+    time value is an InputError (cz-benchmarks returns 1.0 there: a perfect score for any
+    embedding; see docs/differences.md). ``knn`` may carry a precomputed graph (self in column
+    0) with at least ``k + 1`` neighbours; it is computed otherwise with ``backend``, ``seed``
+    and ``device``.
     ``k`` is capped at n - 1.
     """
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
@@ -129,7 +131,8 @@ def sequential_alignment(embedding: Any, time: Any, *, k: int = SEQUENTIAL_K,
     if n < 2:
         raise InputError(f"embedding: sequential_alignment needs at least 2 cells, got {n}")
     if np.unique(t).size == 1:
-        return 1.0
+        raise InputError(f"time: all {n} cells have the same time ({t[0]:g}); "
+                         f"sequential_alignment needs at least 2 time points")
     k = min(int(k), n - 1)
     if knn is None:
         knn = knn_graph(embedding, k + 1, backend=backend, seed=seed, device=device)

@@ -85,7 +85,7 @@ def silhouette_samples(embedding: Any, labels: Any, *, device: str | torch.devic
         block_size: tile edge in cells (default: 1024 on CPU, 8192 on CUDA).
     """
     dev = resolve_device(embedding, device)
-    x = as_torch_2d(embedding, device=dev, dtype=dtype)
+    x = as_torch_2d(embedding, device=dev, dtype=dtype, rescale=True)
     n = x.shape[0]
     codes = as_codes(labels, n)
     n_groups = int(codes.max()) + 1
@@ -117,7 +117,8 @@ def silhouette_score(embedding: Any, labels: Any, **kwargs: Any) -> float:
 def batch_silhouette(embedding: Any, labels: Any, batch: Any, **kwargs: Any) -> float:
     """Mean over cell types of mean(1 - |s(i)|), s computed with groups = batch in each type."""
     dev = resolve_device(embedding, kwargs.pop("device", None))
-    x = as_torch_2d(embedding, device=dev, dtype=kwargs.get("dtype", torch.float32))
+    x = as_torch_2d(embedding, device=dev, dtype=kwargs.get("dtype", torch.float32),
+                    rescale=True)
     n = x.shape[0]
     label_codes = as_codes(labels, n, name="labels")
     batch_codes = as_codes(batch, n, name="batch")

@@ -41,7 +41,7 @@ def centred(embedding: Any, device: str | torch.device | None,
             dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
     """The embedding as a centred tensor (distances unchanged, less cancellation) and its
     squared row norms."""
-    x = as_torch_2d(embedding, device=device, dtype=dtype)
+    x = as_torch_2d(embedding, device=device, dtype=dtype, rescale=True)
     x = x - x.mean(dim=0, keepdim=True)
     return x, (x * x).sum(dim=1)
 

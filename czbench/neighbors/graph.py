@@ -55,7 +55,7 @@ class KNNGraph:
 def refine_distances(knn: KNNGraph, embedding: Any) -> KNNGraph:
     """The same neighbours with distances recomputed directly in float64, re-sorted by them
     (the cell itself stays first)."""
-    x = torch.from_numpy(as_numpy_2d(embedding, dtype=np.float64))
+    x = torch.from_numpy(as_numpy_2d(embedding, dtype=np.float64, rescale=True))
     idx = torch.from_numpy(knn.indices)
     n, k = idx.shape
     if x.shape[0] != n:

@@ -24,6 +24,7 @@ import pandas as pd
 from czbench import __version__
 from czbench.errors import InputError
 from czbench.tasks import MetricResult, Task
+from czbench.utils.checks import check_output_path
 from czbench.utils.hashing import sha256_values
 from czbench.utils.io import atomic_write_text
 from czbench.utils.params import format_params, jsonable
@@ -146,12 +147,7 @@ def write_json(document: dict[str, Any], path: str | Path, *, overwrite: bool = 
     """Validate ``document``, then write it to ``path`` atomically. Refuses to replace an
     existing file unless ``overwrite`` is true."""
     validate(document)
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise InputError(f"output: {path} already exists; pass --overwrite (overwrite=True) "
-                         f"to replace it")
-    if path.exists() and path.is_dir():
-        raise InputError(f"output: {path} is a folder; expected a .json file path")
+    path = check_output_path(path, overwrite=overwrite)
     atomic_write_text(path, json.dumps(document, indent=2, sort_keys=False) + "\n")
     return path
 
@@ -181,6 +177,12 @@ def read_json(path: str | Path) -> dict[str, Any]:
     if version not in READABLE_VERSIONS:
         raise InputError(f"results: {path} has schema_version {version!r}; this czbench reads "
                          f"{', '.join(map(str, READABLE_VERSIONS))}")
+    bad = [i for i, row in enumerate(document["results"]) if not isinstance(row, dict)
+           or isinstance(row.get("value"), bool)
+           or not isinstance(row.get("value"), int | float)]
+    if bad:
+        raise InputError(f"results: {path}: results[{bad[0]}] has no numeric 'value'; not a "
+                         f"valid czbench results file")
     if version == SCHEMA_VERSION:
         try:
             validate(document)

@@ -25,6 +25,7 @@ from czbench.baselines import get_baseline, list_baselines
 from czbench.baselines.base import Baseline
 from czbench.errors import InputError
 from czbench.tasks import list_tasks, task_class
+from czbench.utils.arrays import check_embedding
 
 KINDS = ("embedding", "expression")
 #: id prefixes that mean a baseline or a control; users' names may not take them
@@ -75,8 +76,10 @@ def all_baselines() -> dict[str, tuple[Baseline, str]]:
 
 
 def _in_memory_kind(values: Any) -> str:
-    if isinstance(values, ad.AnnData | pd.DataFrame):
+    if isinstance(values, ad.AnnData):
         return "expression"
+    if isinstance(values, pd.DataFrame):  # rows matched to the dataset's cells by name
+        return "embedding"
     if isinstance(values, np.ndarray | torch.Tensor) or sp.issparse(values):
         return "embedding"
     raise InputError(f"embedding: expected a spec string, a numpy array, a torch tensor, a "
@@ -101,8 +104,11 @@ def _spec_input(spec: str, name: str | None, forced: str | None) -> Input:
     if path.suffix not in (".npy", ".h5ad"):
         raise InputError(f"embedding: '{spec}' is not obsm:KEY, baseline:NAME, a .npy file "
                          f"or an .h5ad file of predictions")
-    kind = forced or ("expression" if path.suffix == ".h5ad" else "embedding")
-    return Input(ident, kind, "model", spec)
+    if path.suffix == ".h5ad" and forced is None:
+        raise InputError(f"embedding: '{spec}' is an .h5ad file; embeddings are .npy files or "
+                         f"obsm:KEY (expression predictions go to --prediction / "
+                         f"predictions=)")
+    return Input(ident, forced or "embedding", "model", spec)
 
 
 def collect_inputs(embeddings: Any, predictions: Any = None) -> list[Input]:
@@ -176,15 +182,43 @@ def read_file(path: Path) -> Any:
 
 def check_values(item: Input, values: Any, adata: ad.AnnData) -> Any:
     """One-line errors for an input whose shape cannot fit the dataset."""
-    if isinstance(values, ad.AnnData | pd.DataFrame):
-        if item.kind != "expression":
-            raise InputError(f"embedding: {item.id} is a {type(values).__name__}; embeddings "
-                             f"are cells x dims arrays (pass it as a prediction)")
+    if item.kind == "expression" and isinstance(values, ad.AnnData | pd.DataFrame):
         return values  # aligned to the dataset by cell and gene names by the task
+    if isinstance(values, ad.AnnData):
+        raise InputError(f"embedding: {item.id} is an AnnData; embeddings are cells x dims "
+                         f"arrays (pass it as a prediction)")
+    if isinstance(values, pd.DataFrame):
+        values = align_frame(item.id, values, adata)
     if getattr(values, "ndim", 0) != 2:
         raise InputError(f"embedding: {item.id} must be 2-D (cells x dims), got shape "
                          f"{getattr(values, 'shape', None)}")
     if values.shape[0] != adata.n_obs:
         raise InputError(f"embedding: {item.id} has {values.shape[0]} rows but the dataset "
                          f"has {adata.n_obs} cells")
+    if item.kind == "embedding":
+        check_embedding(values, f"embedding: {item.id}")
     return values
+
+
+def align_frame(name: str, frame: pd.DataFrame, adata: ad.AnnData) -> np.ndarray:
+    """A DataFrame embedding's rows in the dataset's cell order, matched by index (cell
+    names); an index that does not name exactly the dataset's cells is refused."""
+    index = frame.index.astype(str)
+    if not index.is_unique:
+        raise InputError(f"embedding: {name} (DataFrame) has duplicated index values; expected "
+                         f"one row per cell name")
+    cells = adata.obs_names.astype(str)
+    missing = cells.difference(index)
+    extra = index.difference(cells)
+    if len(missing) or len(extra):
+        shown = ", ".join(map(str, (missing if len(missing) else extra)[:3]))
+        raise InputError(f"embedding: {name} (DataFrame) index does not match the dataset's "
+                         f"cell names ({len(missing)} cells missing, {len(extra)} unknown rows, "
+                         f"e.g. {shown}); index it by obs_names, or pass .to_numpy() to use row "
+                         f"order")
+    numeric = frame.select_dtypes(include="number")
+    if numeric.shape[1] != frame.shape[1]:
+        raise InputError(f"embedding: {name} (DataFrame) has non-numeric columns: "
+                         f"{', '.join(map(str, frame.columns.difference(numeric.columns)[:3]))}")
+    position = pd.Index(index).get_indexer(cells)
+    return numeric.to_numpy()[position]

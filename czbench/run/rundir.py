@@ -63,9 +63,23 @@ class RunDirectory:
         folder = self.cell_dir(cell)
         out = {}
         for file in sorted(folder.glob("*.json")) if folder.exists() else ():
-            record = json.loads(file.read_text())
+            record = read_record(file)
             out[record["task"]] = record
         return out
+
+
+def read_record(file: Path) -> dict[str, Any]:
+    """One saved record; a damaged one is a one-line error naming the file."""
+    try:
+        record = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise InputError(f"resume: {file} is damaged ({type(err).__name__}); delete it to "
+                         f"recompute that result") from None
+    if not isinstance(record, dict) or not isinstance(record.get("task"), str) \
+            or not isinstance(record.get("entry"), dict):
+        raise InputError(f"resume: {file} is not a czbench record; delete it to recompute "
+                         f"that result")
+    return record
 
 
 def write_record(record_dir: Path, record: dict[str, Any]) -> None:
@@ -75,7 +89,7 @@ def write_record(record_dir: Path, record: dict[str, Any]) -> None:
 
 def check_same_input(record_dir: Path, task: str, entry: dict[str, Any]) -> None:
     """Refuse to resume a cell whose input changed since its first records were written."""
-    old = json.loads((record_dir / f"{task}.json").read_text())["entry"]
+    old = read_record(record_dir / f"{task}.json")["entry"]
     if old["sha256"] != entry["sha256"]:
         raise InputError(f"resume: input {entry['source']} (seed {entry['seed']}) differs "
                          f"from the one scored before in {record_dir}; start a new run "

@@ -12,10 +12,9 @@ each on first use (:mod:`czbench.tasks.registry`).
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-from czbench.context import DEFAULT_SEED, RunContext
-from czbench.tasks.base import INPUT_KINDS, MetricResult, MetricSpec, Task, TaskRun
 from czbench.tasks.registry import (
     BUILTIN_TASKS,
     CORE_TASKS,
@@ -31,7 +30,17 @@ from czbench.tasks.registry import (
 _CLASSES = {spec.split(":")[1]: name for name, spec in BUILTIN_TASKS.items()}
 
 
+#: the task base (it needs torch), imported on first use, so that the registry -- task names --
+#: is light enough for ``czbench run`` to check names before any heavy import
+_BASE = {"INPUT_KINDS": "czbench.tasks.base", "MetricResult": "czbench.tasks.base",
+         "MetricSpec": "czbench.tasks.base", "Task": "czbench.tasks.base",
+         "TaskRun": "czbench.tasks.base", "DEFAULT_SEED": "czbench.context",
+         "RunContext": "czbench.context"}
+
+
 def __getattr__(attr: str) -> Any:
+    if attr in _BASE:
+        return getattr(importlib.import_module(_BASE[attr]), attr)
     if attr in _CLASSES:
         return task_class(_CLASSES[attr])
     raise AttributeError(f"module 'czbench.tasks' has no attribute {attr!r}")

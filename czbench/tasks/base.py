@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import inspect
 import math
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
@@ -22,9 +23,9 @@ import scipy.sparse as sp
 import torch
 
 from czbench.context import RunContext, as_context
-from czbench.errors import InputError, MetricError
+from czbench.errors import CZBenchWarning, InputError, MetricError
 from czbench.neighbors import KNNGraph, knn_graph
-from czbench.utils.arrays import as_numpy_2d, as_torch_2d
+from czbench.utils.arrays import as_numpy_2d, as_torch_2d, check_embedding
 
 #: what a task scores: a cells x dims embedding, or a cells x genes expression prediction
 INPUT_KINDS = ("embedding", "expression")
@@ -64,6 +65,31 @@ class TaskRun:
     warnings: list[str] = field(default_factory=list)
 
 
+#: a category column with more distinct values than max(MAX_CATEGORIES, MAX_CATEGORY_FRACTION x
+#: cells) gets a warning: it looks continuous (an id, a score), not like cell types or batches
+MAX_CATEGORIES = 50
+MAX_CATEGORY_FRACTION = 0.1
+
+
+def check_categories(values: pd.Series, field: str, task: str) -> None:
+    """Refuse a category column with fewer than 2 distinct values or with no value shared by
+    two cells (every metric comparing groups is undefined); warn when it looks continuous."""
+    counts = values.value_counts(sort=False)
+    counts = counts[counts > 0]
+    n = int(counts.sum())
+    if len(counts) < 2:
+        raise InputError(f"{field}: task '{task}' needs at least 2 distinct values, got "
+                         f"{len(counts)} ({', '.join(map(str, counts.index[:1]))})")
+    if int(counts.max()) < 2:
+        raise InputError(f"{field}: every cell has its own value ({n} values in {n} cells); "
+                         f"task '{task}' needs groups of 2+ cells")
+    limit = max(MAX_CATEGORIES, int(MAX_CATEGORY_FRACTION * n))
+    if len(counts) > limit:
+        warnings.warn(f"{field}: {len(counts)} distinct values in {n} cells (more than "
+                      f"{limit}); is it a continuous column? Task '{task}' treats each value "
+                      f"as a category", CZBenchWarning, stacklevel=3)
+
+
 class Task(ABC):
     """A benchmark task over one input (see ``input_kind``) and the cells' obs columns.
 
@@ -80,6 +106,9 @@ class Task(ABC):
     input_kind: ClassVar[str] = "embedding"
     #: option names whose values are obs columns the task needs
     column_options: ClassVar[tuple[str, ...]] = ("label_key",)
+    #: of those, the ones holding categories (cell types, batches): each needs 2+ distinct
+    #: values and some value shared by 2+ cells; more than MAX_CATEGORIES distinct values warn
+    category_options: ClassVar[tuple[str, ...]] = ("label_key", "batch_key")
     #: options that never change a number (e.g. ``n_jobs``): not recorded in results files
     unrecorded_options: ClassVar[tuple[str, ...]] = ()
     #: accepts a sparse input (e.g. the raw-expression baseline) without densifying
@@ -145,6 +174,8 @@ class Task(ABC):
             missing = int(obs[column].isna().sum())
             if missing:
                 raise InputError(f"{option}: obs column '{column}' has {missing} missing values")
+            if option in self.category_options:
+                check_categories(obs[column], f"{option}: obs column '{column}'", self.name)
 
     # -- running -----------------------------------------------------------------------------
     def run(self, values: Any, obs: pd.DataFrame, *, context: RunContext | None = None,
@@ -161,26 +192,40 @@ class Task(ABC):
         values = self._prepare_values(values)
         n = values.shape[0]
         self.check_inputs(obs, n)
+        if self.knn_k > n:
+            warnings.warn(f"{self.name}: needs {self.knn_k} neighbours per cell but the input "
+                          f"has {n} cells; every cell's neighbourhood is all {n} cells",
+                          CZBenchWarning, stacklevel=2)
         if self.knn_k and (knn is None or knn.k < min(self.knn_k, n)):
             knn = knn_graph(values, self.knn_k, backend=context.knn_backend, seed=context.seed,
                             device=context.device)
         return self._run(values, obs, knn, context)
 
     def _prepare_values(self, values: Any) -> Any:
-        """Validate an embedding (2-D, finite) and bring it to the form the task reads."""
-        if sp.issparse(values):
-            if not np.isfinite(values.data).all():
-                raise InputError("embedding: contains NaN or infinite values")
-            if self.accepts_sparse:
-                return sp.csr_matrix(values)
-            values = values.toarray()
-        if isinstance(values, torch.Tensor):
-            return as_torch_2d(values, dtype=values.dtype)
+        """Validate an embedding -- 2-D, real, finite, at least 2 cells, not constant -- and
+        bring it to the form the task reads (half-precision tensors as float32; magnitudes
+        outside float32's safe range rescaled by a power of two, see
+        :data:`czbench.utils.arrays.SAFE_EXPONENT`)."""
         if isinstance(values, pd.DataFrame | pd.Series) or hasattr(values, "obs_names"):
             raise InputError(f"embedding: task '{self.name}' takes a cells x dims array; got a "
                              f"{type(values).__name__} (expression predictions go to tasks "
                              f"whose input is 'expression')")
-        return as_numpy_2d(values, dtype=np.result_type(np.asarray(values).dtype, np.float32))
+        if sp.issparse(values):
+            if values.dtype.kind not in "fiub":
+                raise InputError(f"embedding: expected real numbers, got {values.dtype}")
+            if not np.isfinite(values.data).all():
+                raise InputError("embedding: contains NaN or infinite values")
+            values = sp.csr_matrix(values) if self.accepts_sparse else values.toarray()
+        if isinstance(values, torch.Tensor):
+            dtype = values.dtype if values.is_floating_point() and values.itemsize >= 4 \
+                else torch.float32
+            values = as_torch_2d(values, dtype=dtype, rescale=True)
+        elif not sp.issparse(values):
+            kind = np.asarray(values).dtype
+            dtype = np.result_type(kind, np.float32) if kind.kind in "fiu" else np.float32
+            values = as_numpy_2d(values, dtype=dtype, rescale=True)
+        check_embedding(values, f"embedding (task '{self.name}')")
+        return values
 
     @abstractmethod
     def _run(self, values: Any, obs: pd.DataFrame, knn: KNNGraph | None,

@@ -23,6 +23,7 @@ from sklearn.preprocessing import StandardScaler
 
 from czbench.errors import InputError
 from czbench.metrics.classification import SCORES, classification_scores
+from czbench.utils.checks import check_int
 
 CLASSIFIERS = ("lr", "knn", "rf")
 
@@ -64,9 +65,7 @@ def check_classifiers(classifiers: Any) -> tuple[str, ...]:
 
 def check_count(value: Any, field: str, minimum: int) -> int:
     """An integer option >= ``minimum``, or a one-line InputError."""
-    if isinstance(value, bool) or int(value) != value or value < minimum:
-        raise InputError(f"{field}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return check_int(value, field, minimum)
 
 
 def mean_label(classifiers: Iterable[str]) -> str:

@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 
 from czbench.context import RunContext
-from czbench.errors import InputError
 from czbench.graph import fuzzy_connectivities, leiden
 from czbench.metrics.clustering_agreement import adjusted_rand_index, normalized_mutual_info
 from czbench.neighbors import KNNGraph, refine_distances
 from czbench.tasks.base import MetricSpec, Task, TaskRun
 from czbench.tasks.classification import check_count
+from czbench.utils.checks import check_bool, check_number
 
 #: the scIB-style sweep: 10 resolutions from 0.2 to 2.0
 SWEEP_RESOLUTIONS = tuple(round(0.2 * i, 1) for i in range(1, 11))
@@ -44,11 +44,9 @@ class ClusteringTask(Task):
                  resolution_sweep: bool = False) -> None:
         super().__init__(label_key=label_key)
         self.n_neighbors = check_count(n_neighbors, "n_neighbors", 2)
-        if isinstance(resolution, bool) or not float(resolution) > 0:
-            raise InputError(f"resolution: expected a positive number, got {resolution!r}")
-        self.resolution = float(resolution)
+        self.resolution = check_number(resolution, "resolution", 0.0, open_minimum=True)
         self.n_iterations = check_count(n_iterations, "n_iterations", 1)
-        self.resolution_sweep = bool(resolution_sweep)
+        self.resolution_sweep = check_bool(resolution_sweep, "resolution_sweep")
 
     @property
     def knn_k(self) -> int:

@@ -24,6 +24,7 @@ from czbench.tasks.classification import (
     large_classes,
 )
 from czbench.utils.arrays import as_codes
+from czbench.utils.checks import check_int
 from czbench.utils.sampling import stratified_subset
 
 
@@ -53,11 +54,7 @@ class LabelPredictionTask(ClassifierOptions, Task):
                  n_jobs: int | None = -1, max_cells: int | None = None) -> None:
         super().__init__(label_key=label_key)
         self._set_classifier_options(classifiers, n_jobs, n_folds, min_class_size)
-        if max_cells is not None and (isinstance(max_cells, bool) or int(max_cells) != max_cells
-                                      or max_cells < 2 * self.n_folds):
-            raise InputError(f"max_cells: expected an integer >= 2 x n_folds "
-                             f"({2 * self.n_folds}) or None, got {max_cells!r}")
-        self.max_cells = None if max_cells is None else int(max_cells)
+        self.max_cells = check_int(max_cells, "max_cells", 2 * self.n_folds, allow_none=True)
 
     def select_cells(self, labels: Any, n_cells: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """(positions of the cells cross-validated, their class codes): the ``max_cells``

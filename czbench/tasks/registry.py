@@ -7,10 +7,12 @@ czbench.tasks`` stays light); contributors add theirs with :func:`register_task`
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from czbench.errors import InputError
-from czbench.tasks.base import INPUT_KINDS, Task
+
+if TYPE_CHECKING:
+    from czbench.tasks.base import Task
 
 #: the built-in tasks: name -> "module:Class"
 BUILTIN_TASKS = {
@@ -35,6 +37,7 @@ _REGISTRY: dict[str, type[Task] | str] = dict(BUILTIN_TASKS)
 
 def register_task(cls: type[Task], *, replace: bool = False) -> type[Task]:
     """Add a Task subclass to the registry; returns it (usable as a class decorator)."""
+    from czbench.tasks.base import INPUT_KINDS, Task
     if not (isinstance(cls, type) and issubclass(cls, Task)):
         raise InputError(f"task: expected a subclass of czbench.tasks.Task, got {cls!r}")
     name = getattr(cls, "name", None)

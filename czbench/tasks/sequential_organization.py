@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from czbench.context import RunContext
+from czbench.errors import InputError
 from czbench.metrics.sequential import SEQUENTIAL_K, sequential_alignment, time_values
 from czbench.metrics.silhouette import silhouette_score
 from czbench.neighbors import KNNGraph
@@ -49,7 +50,10 @@ class SequentialOrganizationTask(Task):
 
     def check_inputs(self, obs: pd.DataFrame, n_cells: int | None = None) -> None:
         super().check_inputs(obs, n_cells)
-        self._time(obs)
+        time = self._time(obs)
+        if np.unique(time).size < 2:
+            raise InputError(f"time_key: obs column '{self.time_key}' has one time point "
+                             f"({time[0]:g}); task '{self.name}' needs at least 2")
 
     def _time(self, obs: pd.DataFrame) -> np.ndarray:
         return time_values(obs[self.time_key], name=f"time_key: obs column '{self.time_key}'")
@@ -57,8 +61,7 @@ class SequentialOrganizationTask(Task):
     def _run(self, embedding: Any, obs: pd.DataFrame, knn: KNNGraph | None,
              context: RunContext) -> TaskRun:
         time = self._time(obs)
-        one_point = np.unique(time).size == 1  # nothing to separate: 1.0 for both
-        silhouette = 1.0 if one_point else silhouette_score(
+        silhouette = silhouette_score(
             embedding, time, device=context.torch_device(embedding))
         alignment = sequential_alignment(embedding, time, k=self.k, seed=context.seed, knn=knn,
                                          backend=context.knn_backend, device=context.device)

@@ -20,7 +20,8 @@ def _update_array(h: Any, x: Any) -> None:
             h.update(np.ascontiguousarray(part).tobytes())
         return
     if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
+        x = x.detach().cpu()
+        x = (x.float() if x.dtype in (torch.bfloat16, torch.float16) else x).numpy()
     arr = np.ascontiguousarray(x)
     h.update(f"dense{arr.shape}{arr.dtype}".encode())
     h.update(arr.tobytes())

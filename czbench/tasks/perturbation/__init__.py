@@ -13,12 +13,14 @@ from czbench.tasks.perturbation.baselines import (
 from czbench.tasks.perturbation.task import PerturbationExpressionPredictionTask
 from czbench.tasks.perturbation.truth import (
     EPS,
+    TARGET_RULES,
+    condition_effect,
     dataset_digest,
     predicted_effect,
     resolve_control,
     resolve_exclude,
 )
 
-__all__ = ["BASELINES", "EPS", "PerturbationExpressionPredictionTask", "baseline_mean_effect",
-           "baseline_no_change", "baseline_observed", "dataset_digest", "predicted_effect",
-           "resolve_control", "resolve_exclude"]
+__all__ = ["BASELINES", "EPS", "TARGET_RULES", "PerturbationExpressionPredictionTask",
+           "baseline_mean_effect", "baseline_no_change", "baseline_observed", "condition_effect",
+           "dataset_digest", "predicted_effect", "resolve_control", "resolve_exclude"]

@@ -11,7 +11,7 @@ import torch
 
 from czbench.errors import InputError
 from czbench.metrics.correlation import spearman
-from czbench.tasks.perturbation.truth import predicted_effect
+from czbench.tasks.perturbation.truth import condition_effect
 
 
 def align_prediction(prediction: Any, obs_names: pd.Index, var_names: pd.Index,
@@ -59,9 +59,11 @@ def align_prediction(prediction: Any, obs_names: pd.Index, var_names: pd.Index,
 
 
 def condition_scores(matrix: Any, rows: dict[str, int], cols: dict[str, int],
-                     conditions: dict[str, Any]) -> dict[str, float]:
-    """Per condition: Spearman correlation of the predicted effects of its targets with their
-    true log fold changes."""
+                     conditions: dict[str, Any]) -> tuple[dict[str, float], list[str]]:
+    """Per condition: Spearman correlation of the predicted effects of its targets
+    (:func:`~czbench.tasks.perturbation.truth.condition_effect`) with their true log fold
+    changes; and the conditions whose effect switched from the log ratio to the difference
+    (a predicted treated or control mean <= 0)."""
     cells = sorted({c for e in conditions.values() for c in (*e["cells"], *e["controls"])})
     genes = sorted({g for e in conditions.values() for g in e["targets"]})
     missing_cells = [c for c in cells if c not in rows]
@@ -84,10 +86,13 @@ def condition_scores(matrix: Any, rows: dict[str, int], cols: dict[str, int],
                          f"normalized counts (not log-transformed or centred)")
     local_row = {c: i for i, c in enumerate(cells)}
     local_col = {g: j for j, g in enumerate(genes)}
-    scores = {}
+    scores, switched = {}, []
     for condition, entry in conditions.items():
         cidx = [local_col[g] for g in entry["targets"]]
         treated = block[[local_row[c] for c in entry["cells"]]][:, cidx].mean(axis=0)
         control = block[[local_row[c] for c in entry["controls"]]][:, cidx].mean(axis=0)
-        scores[condition] = spearman(predicted_effect(treated, control), entry["logfc"])
-    return scores
+        effect, difference = condition_effect(treated, control)
+        if difference:
+            switched.append(condition)
+        scores[condition] = spearman(effect, entry["logfc"])
+    return scores, switched

@@ -5,8 +5,10 @@ differential-expression effects of genetic perturbations.
 cached; targets and matched controls drawn with the run's seed). ``run(prediction, obs,
 context=...)`` then scores a predicted expression matrix (normalized counts, not log): per
 condition, the predicted effect of each target gene is log((mean over perturbed cells + 1e-8) /
-(mean over matched controls + 1e-8)), and the metric is its Spearman correlation with the true
-log fold changes, per condition and as mean/median over conditions.
+(mean over matched controls + 1e-8)) -- or, for the whole condition, the difference of the two
+means when one of them is <= 0, as the reference does -- and the metric is its Spearman
+correlation with the true log fold changes (``spearman_correlation_calculation``, the
+reference's name), per condition, with czbench's mean/median over conditions.
 
 Definition: docs/spec.md#task-perturbation_expression_prediction; guide:
 docs/tasks_perturbation.md.
@@ -30,6 +32,7 @@ from czbench.tasks.base import MetricSpec, Task, TaskRun
 from czbench.tasks.perturbation.baselines import MEAN_EFFECT, NO_CHANGE, OBSERVED
 from czbench.tasks.perturbation.prediction import align_prediction, condition_scores
 from czbench.tasks.perturbation.truth import (
+    TARGET_RULES,
     dataset_digest,
     differential_expression,
     draw_truth,
@@ -40,7 +43,7 @@ from czbench.utils.hashing import sha256_parts
 from czbench.utils.io import atomic_write_text
 
 #: bump when the ground-truth computation changes (invalidates file caches)
-TRUTH_VERSION = 2
+TRUTH_VERSION = 3
 #: in-process cache of DE results: key -> DE dict (a few datasets at most)
 _DE_CACHE: dict[str, dict[str, Any]] = {}
 _DE_CACHE_SIZE = 4
@@ -63,12 +66,18 @@ class PerturbationExpressionPredictionTask(Task):
             registered dataset's ``extra["exclude_conditions"]``, e.g. ``("ambiguous",)``).
         conditions: evaluate only these conditions (default: all perturbed ones).
         min_cells: conditions with fewer cells are skipped (default 20).
-        min_de_genes: conditions with fewer DE genes are skipped; also the minimum number of
-            targets (default 5).
+        min_de_genes: the minimum number of targets (default 5): with ``target_rule=
+            "reference"`` a condition is scored only if int(target_fraction x n_DE) reaches it;
+            with ``"min5"`` conditions with fewer DE genes are skipped and every scored
+            condition gets at least that many targets.
         pval_threshold, min_logfc: DE filter, adjusted p < pval_threshold and
             |log2FC| >= min_logfc (defaults 1e-4 and 1).
-        target_fraction: fraction of DE genes drawn as targets (default 0.5, at least
-            ``min_de_genes``).
+        target_fraction: fraction of DE genes drawn as targets (default 0.5).
+        target_rule: ``"reference"`` (default; cz-benchmarks 0.15.1: int(0.5 x n_DE) targets,
+            scored when >= 5, drawn by one legacy ``np.random.seed(seed)`` sequence over the
+            conditions in DE-table order) or ``"min5"`` (czbench's earlier rule: every condition
+            with >= 5 DE genes, max(5, int(0.5 x n_DE)) targets, a generator per condition);
+            see :func:`czbench.tasks.perturbation.truth.draw_truth`.
         layer: layer of raw counts (default: the dataset's counts, see
             :mod:`czbench.datasets.counts`).
         cache_dir: folder for DE cache files (default: none, in-process only); nothing is
@@ -83,13 +92,13 @@ class PerturbationExpressionPredictionTask(Task):
     description = ("Spearman correlation between predicted and true (Wilcoxon DE) log fold "
                    "changes of perturbed vs matched control cells, per condition")
     metrics = (
-        MetricSpec("spearman_correlation",
+        MetricSpec("spearman_correlation_calculation",
                    "Spearman correlation of predicted vs true log fold changes of one "
                    "condition's target genes (params: condition)"),
         MetricSpec("mean_spearman_correlation",
-                   "mean over evaluated conditions of spearman_correlation"),
+                   "mean over evaluated conditions of spearman_correlation_calculation"),
         MetricSpec("median_spearman_correlation",
-                   "median over evaluated conditions of spearman_correlation"),
+                   "median over evaluated conditions of spearman_correlation_calculation"),
     )
     input_kind = "expression"
     column_options = ("condition_key",)
@@ -101,7 +110,8 @@ class PerturbationExpressionPredictionTask(Task):
                  exclude_conditions: Sequence[str] | None = None,
                  conditions: Sequence[str] | None = None, min_cells: int = 20,
                  min_de_genes: int = 5, pval_threshold: float = 1e-4, min_logfc: float = 1.0,
-                 target_fraction: float = 0.5, layer: str | None = None,
+                 target_fraction: float = 0.5, target_rule: str = "reference",
+                 layer: str | None = None,
                  cache_dir: str | os.PathLike | None = None) -> None:
         self.condition_key = condition_key
         self.control = None if control is None else str(control)
@@ -117,6 +127,10 @@ class PerturbationExpressionPredictionTask(Task):
             raise InputError("target_fraction: expected a value in (0, 1]")
         if self.min_de_genes < 1 or self.min_cells < 1:
             raise InputError("min_de_genes, min_cells: expected at least 1")
+        if target_rule not in TARGET_RULES:
+            raise InputError(f"target_rule: expected 'reference' or 'min5', got "
+                             f"{target_rule!r}")
+        self.target_rule = target_rule
         self.layer = layer
         self.cache_dir = None if cache_dir is None else str(cache_dir)
         self._truths: dict[int, dict[str, Any]] = {}
@@ -151,7 +165,7 @@ class PerturbationExpressionPredictionTask(Task):
             _DE_CACHE.pop(next(iter(_DE_CACHE)))
         _DE_CACHE[key] = de
         truth = draw_truth(de, seed=context.seed, min_de_genes=self.min_de_genes,
-                           target_fraction=self.target_fraction)
+                           target_fraction=self.target_fraction, target_rule=self.target_rule)
         if not truth["conditions"]:
             reasons = "; ".join(f"{c}: {r}" for c, r in list(truth["skipped"].items())[:4])
             raise InputError(f"conditions: no condition passes the filters ({reasons})")
@@ -247,8 +261,8 @@ class PerturbationExpressionPredictionTask(Task):
         truth = self.truth(context.seed)
         matrix, rows, cols = align_prediction(values, self._dataset["obs_names"],
                                               self._dataset["var_names"], obs)
-        scores = condition_scores(matrix, rows, cols, truth["conditions"])
-        results = [self._result("spearman_correlation", s, condition=c)
+        scores, switched = condition_scores(matrix, rows, cols, truth["conditions"])
+        results = [self._result("spearman_correlation_calculation", s, condition=c)
                    for c, s in scores.items()]
         per_condition = list(scores.values())
         results.append(self._result("mean_spearman_correlation", float(np.mean(per_condition))))
@@ -258,4 +272,5 @@ class PerturbationExpressionPredictionTask(Task):
                             exclude_conditions=self._dataset["exclude_conditions"],
                             truth_key=self._dataset["truth_key"],
                             evaluated=list(truth["conditions"]),
-                            skipped=dict(truth["skipped"]))
+                            skipped=dict(truth["skipped"]),
+                            difference_conditions=switched)

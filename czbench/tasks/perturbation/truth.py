@@ -122,8 +122,10 @@ def differential_expression(adata: Any, *, condition_key: str, control: str,
                             pval_threshold: float = 1e-4, min_logfc: float = 1.0,
                             layer: str | None = None) -> dict[str, Any]:
     """The DE step (JSON-able): ``target_sum``; ``control_cells``; ``conditions``: per tested
-    condition its ``de_genes`` / ``de_logfc`` / ``de_pval_adj`` and ``cells`` (perturbed cell
-    names); ``skipped``: condition -> reason (too few cells)."""
+    condition, in name order, its ``de_genes`` / ``de_logfc`` / ``de_pval_adj`` (in scanpy's
+    ranking order, by decreasing Wilcoxon score) and ``cells`` (perturbed cell names);
+    ``skipped``: condition -> reason (too few cells). This is the DE table whose order the
+    reference target rule draws in (:func:`draw_truth`)."""
     if condition_key not in adata.obs.columns:
         raise InputError(f"condition_key: obs column '{condition_key}' is missing")
     labels = adata.obs[condition_key].astype(str).to_numpy()
@@ -137,7 +139,7 @@ def differential_expression(adata: Any, *, condition_key: str, control: str,
     if conditions is None:
         wanted = available
     else:
-        wanted = [str(c) for c in conditions]
+        wanted = sorted({str(c) for c in conditions})  # the DE table is in name order
         unknown = [c for c in wanted if c not in available]
         if unknown:
             raise InputError(f"conditions: {', '.join(unknown[:5])} not among the dataset's "
@@ -181,35 +183,86 @@ def differential_expression(adata: Any, *, condition_key: str, control: str,
             "conditions": tested, "skipped": skipped}
 
 
+#: ``target_rule`` values: the reference's rule (default) and czbench's earlier, looser one
+TARGET_RULES = ("reference", "min5")
+
+
+def legacy_random_state(seed: int) -> np.random.RandomState:
+    """numpy's legacy generator as ``np.random.seed(seed)`` leaves the global one (the seed
+    taken modulo 2**32, the range legacy seeding accepts), without touching the global state."""
+    return np.random.RandomState(int(seed) & 0xFFFFFFFF)
+
+
 def draw_truth(de: dict[str, Any], *, seed: int, min_de_genes: int = 5,
-               target_fraction: float = 0.5) -> dict[str, Any]:
-    """The seeded step: per condition with at least ``min_de_genes`` DE genes, its ``targets``
-    (``max(min_de_genes, int(n_de * target_fraction))`` DE genes, in DE order), their ``logfc``,
-    and ``controls`` (as many control cells as perturbed cells, with replacement only when there
-    are fewer controls). Returns ``{"target_sum", "conditions", "skipped"}``."""
+               target_fraction: float = 0.5, target_rule: str = "reference") -> dict[str, Any]:
+    """The seeded step: per scored condition its ``targets``, their ``logfc`` and ``controls``
+    (as many control cells as perturbed cells, with replacement only when there are fewer
+    controls). Returns ``{"target_sum", "conditions", "skipped"}``.
+
+    ``target_rule="reference"`` (cz-benchmarks 0.15.1): ``n = int(n_de * target_fraction)``
+    targets; a condition is scored only when ``n >= min_de_genes``. One legacy numpy sequence,
+    seeded once (:func:`legacy_random_state`, i.e. ``np.random.seed(seed)``), draws
+    ``choice(de_genes, n, replace=False)`` for each scored condition in DE-table order (the
+    order of ``de["conditions"]``; genes in DE order), so a condition's targets depend on the
+    conditions before it; targets are kept in drawn order.
+
+    ``target_rule="min5"`` (czbench before the alignment): every condition with at least
+    ``min_de_genes`` DE genes is scored, with ``min(n_de, max(min_de_genes, int(n_de *
+    target_fraction)))`` targets drawn from the condition's own generator
+    (:func:`condition_rng`), in DE order.
+
+    The matched controls always come from :func:`condition_rng` (after the targets under
+    ``min5``), so they do not depend on the other conditions."""
     if int(min_de_genes) < 1:
         raise InputError("min_de_genes: expected at least 1")
+    if target_rule not in TARGET_RULES:
+        raise InputError(f"target_rule: expected 'reference' or 'min5', got {target_rule!r}")
     control_cells = np.asarray(de["control_cells"])
     skipped = dict(de["skipped"])
+    legacy = legacy_random_state(seed)
     result: dict[str, Any] = {}
     for condition, entry in de["conditions"].items():
-        n_de = len(entry["de_genes"])
-        if n_de < int(min_de_genes):
-            skipped[condition] = f"{n_de} DE genes < min_de_genes={int(min_de_genes)}"
-            continue
+        genes = entry["de_genes"]
+        n_de = len(genes)
         rng = condition_rng(seed, condition)
-        n_targets = min(n_de, max(int(min_de_genes), int(n_de * target_fraction)))
-        order = np.sort(rng.choice(n_de, size=n_targets, replace=False))
+        if target_rule == "reference":
+            n_targets = int(n_de * target_fraction)
+            if n_targets < int(min_de_genes):
+                skipped[condition] = (f"{n_de} DE genes give int({target_fraction:g} x {n_de})"
+                                      f" = {n_targets} targets < min_de_genes="
+                                      f"{int(min_de_genes)}")
+                continue
+            drawn = legacy.choice(np.asarray(genes, dtype=object), n_targets, replace=False)
+            position = {g: i for i, g in enumerate(genes)}
+            order = [position[g] for g in drawn]
+        else:
+            if n_de < int(min_de_genes):
+                skipped[condition] = f"{n_de} DE genes < min_de_genes={int(min_de_genes)}"
+                continue
+            n_targets = min(n_de, max(int(min_de_genes), int(n_de * target_fraction)))
+            order = [int(i) for i in np.sort(rng.choice(n_de, size=n_targets, replace=False))]
         n_cells = len(entry["cells"])
         matched = rng.choice(len(control_cells), size=n_cells,
                              replace=n_cells > len(control_cells))
         result[condition] = {
             **entry,
-            "targets": [entry["de_genes"][i] for i in order],
+            "targets": [genes[i] for i in order],
             "logfc": [entry["de_logfc"][i] for i in order],
             "controls": [str(c) for c in control_cells[matched]],
         }
     return {"target_sum": de["target_sum"], "conditions": result, "skipped": skipped}
+
+
+def condition_effect(treated_mean: np.ndarray, control_mean: np.ndarray
+                     ) -> tuple[np.ndarray, bool]:
+    """The predicted effect of one condition's targets, as the reference computes it:
+    :func:`predicted_effect` (the log ratio) when every treated and control mean is > 0, else
+    the difference ``treated - control`` for the whole condition. Returns (effect, switched)."""
+    treated = np.asarray(treated_mean, np.float64)
+    control = np.asarray(control_mean, np.float64)
+    if (treated <= 0).any() or (control <= 0).any():
+        return treated - control, True
+    return predicted_effect(treated, control), False
 
 
 def predicted_effect(treated_mean: np.ndarray, control_mean: np.ndarray) -> np.ndarray:
