@@ -424,3 +424,22 @@ def test_knn_graph_k_capped_and_invalid():
         knn_graph(x, 0)
     with pytest.raises(InputError):
         knn.head(13)
+
+
+def test_batch_silhouette_ignores_unused_categories_of_a_categorical_batch():
+    """docs/differences.md: scib-metrics / cz-benchmarks encode each type's batches with
+    ``pd.Categorical(batch).codes``, so a batch category absent from a type stays a zero-cell
+    group and that type scores exactly 1.0. czbench keeps the definition: the categories a type
+    lacks do not exist for it, and the value equals scikit-learn's on the cells present."""
+    import pandas as pd
+
+    rng = np.random.default_rng(4)
+    labels = np.array(["A"] * 60 + ["B"] * 60 + ["HSC"] * 3)
+    batch = np.array(list(rng.choice(["b1", "b2", "b3"], 120)) + ["b1", "b1", "b2"])
+    x = rng.normal(size=(123, 6)) + (batch == "b1")[:, None] * 0.8
+    categorical = pd.Categorical(batch, categories=["b1", "b2", "b3"])
+    ref = _batch_silhouette_reference(x, labels, batch)
+    assert batch_silhouette(x, labels, categorical) == pytest.approx(ref, abs=1e-6)
+    assert batch_silhouette(x, labels, batch) == pytest.approx(ref, abs=1e-6)
+    hsc = sk_silhouette_samples(x[labels == "HSC"], batch[labels == "HSC"])
+    assert np.mean(1 - np.abs(hsc)) < 1.0  # the reference's value for HSC would be 1.0
