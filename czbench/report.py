@@ -16,7 +16,7 @@ import pandas as pd
 
 from czbench.errors import InputError
 from czbench.run.document import read_json
-from czbench.run.summary import BATCH, BIO
+from czbench.run.summary import BATCH, BIO, SCIB_BATCH, SCIB_BIO
 from czbench.utils.io import atomic_write_text
 from czbench.utils.params import format_params
 
@@ -94,6 +94,28 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def benchmarker_table(summary: pd.DataFrame, *, min_max: bool = False) -> pd.DataFrame | None:
+    """scib-metrics' Benchmarker table: one row per (non-control) embedding, its bio and batch
+    metrics, their means and the total 0.6 * bio + 0.4 * batch. ``min_max`` scales each metric
+    to [0, 1] across the embeddings shown first (scib-metrics' ``min_max_scale``). None when
+    no embedding has the whole set."""
+    plain = summary[(summary["params"] == "") & ~summary["control"]]
+    keys = [*SCIB_BIO, *SCIB_BATCH]
+    table = pd.DataFrame({metric: plain[(plain["task"] == task) & (plain["metric"] == metric)]
+                          .set_index("label")["mean"] for task, metric in keys})
+    table = table.dropna()
+    if table.empty:
+        return None
+    if min_max:
+        low, high = table.min(), table.max()
+        table = (table - low) / (high - low).where(high > low, 1.0)
+    bio = table[[m for _, m in SCIB_BIO]].mean(axis=1)
+    batch = table[[m for _, m in SCIB_BATCH]].mean(axis=1)
+    table["Bio conservation"], table["Batch correction"] = bio, batch
+    table["Total"] = 0.6 * bio + 0.4 * batch
+    return table.sort_values("Total", ascending=False).round(4)
+
+
 def _bars(summary: pd.DataFrame, task: str, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
@@ -158,8 +180,10 @@ def _summary_figure(summary: pd.DataFrame, aggregates: pd.DataFrame, path: Path)
 
 
 def write_report(paths: Sequence[str | Path], output: str | Path, *,
-                 overwrite: bool = False) -> list[Path]:
-    """Write the report for ``paths`` into the folder ``output``; returns the files written."""
+                 overwrite: bool = False, min_max: bool = False) -> list[Path]:
+    """Write the report for ``paths`` into the folder ``output``; returns the files written.
+    ``min_max``: scale the Benchmarker table's metrics across the embeddings (recorded in the
+    report)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -183,7 +207,16 @@ def write_report(paths: Sequence[str | Path], output: str | Path, *,
         md += [f"\n## {task}\n\n![{task}]({task}.png)\n\n", markdown_table(table), "\n"]
         html += [f"<h2>{task}</h2><img src='{task}.png'>", table.to_html()]
     md += ["\n## Aggregates\n\n![summary](summary.png)\n\n", markdown_table(agg_table), "\n"]
-    html += ["<h2>Aggregates</h2>", agg_table.to_html(), "</body></html>"]
+    html += ["<h2>Aggregates</h2>", agg_table.to_html()]
+    scib = benchmarker_table(summary, min_max=min_max)
+    if scib is not None:
+        how = ("min-max scaled across the embeddings shown (scib-metrics' "
+               "`min_max_scale=True`)" if min_max else "raw values, not min-max scaled")
+        text = (f"\n## scib-metrics Benchmarker table\n\nSeed means; {how}. Total = 0.6 x bio "
+                f"conservation + 0.4 x batch correction.\n\n")
+        md += [text, markdown_table(scib), "\n"]
+        html += ["<h2>scib-metrics Benchmarker table</h2>", f"<p>{how}</p>", scib.to_html()]
+    html.append("</body></html>")
     atomic_write_text(targets[0], "".join(md))
     atomic_write_text(targets[1], "".join(html))
     _summary_figure(summary, aggregates, targets[2])

@@ -110,9 +110,16 @@ def test_batch_integration_shift_lowers_scores():
     x_mixed, obs = _batch_data(0.0)
     x_split, obs2 = _batch_data(6.0)
     pd.testing.assert_frame_equal(obs, obs2)
-    mixed = get_task("batch_integration").run(x_mixed, obs, context=RunContext(seed=0))
-    split = get_task("batch_integration").run(x_split, obs, context=RunContext(seed=0))
-    assert [r.metric for r in mixed] == ["entropy_per_cell", "batch_silhouette"]
+    with pytest.warns(UserWarning, match="pcr_comparison: left out"):  # not prepared
+        mixed = get_task("batch_integration").run(x_mixed, obs, context=RunContext(seed=0))
+        split = get_task("batch_integration").run(x_split, obs, context=RunContext(seed=0))
+    assert [r.metric for r in mixed] == ["entropy_per_cell", "batch_silhouette", "ilisi_knn",
+                                         "kbet_per_label", "graph_connectivity", "bras"]
+    for metric in ("ilisi_knn", "kbet_per_label", "graph_connectivity", "bras"):
+        assert _value(split, metric) < _value(mixed, metric) - 0.1, metric
+    pair = get_task("batch_integration", metrics="entropy_per_cell,batch_silhouette")
+    assert [r.metric for r in pair.run(x_mixed, obs, context=RunContext(seed=0))] == [
+        "entropy_per_cell", "batch_silhouette"]
     e_mixed, e_split = _value(mixed, "entropy_per_cell"), _value(split, "entropy_per_cell")
     s_mixed, s_split = _value(mixed, "batch_silhouette"), _value(split, "batch_silhouette")
     assert e_split < e_mixed - 0.3, (e_split, e_mixed)

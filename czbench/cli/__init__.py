@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--output", type=Path, default=Path("report"),
                         help="folder for report.md, report.html and PNG plots (default: report)")
     report.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    report.add_argument("--min-max", action="store_true",
+                        help="min-max scale the scib-metrics Benchmarker table across the "
+                        "embeddings (scib-metrics' min_max_scale); recorded in the report")
     return parser
 
 

@@ -22,7 +22,8 @@ from czbench.cli.show import print_result
 def report(args: argparse.Namespace, console: Console) -> None:
     from czbench.report import write_report
 
-    written = write_report(args.results, args.output, overwrite=args.overwrite)
+    written = write_report(args.results, args.output, overwrite=args.overwrite,
+                           min_max=args.min_max)
     console.print(f"report written to {args.output}: " + ", ".join(p.name for p in written))
 
 
@@ -53,7 +54,7 @@ def list_assets(what: str, console: Console) -> None:
             for name in list_tasks():
                 task = task_class(name)()
                 table.add_row(name, task.input_kind, ", ".join(task.required_columns),
-                              ", ".join(m.name for m in task.metrics), task.description)
+                              ", ".join(m.name for m in type(task).metrics), task.description)
         else:
             table = Table("task", "metric", "higher is better", "description",
                           title="Metrics (definitions: docs/spec.md)")

@@ -4,16 +4,23 @@ Every metric exists once, here; tasks, the callback and the estimators reach it 
 :mod:`czbench.tasks`. Definitions: docs/spec.md.
 """
 
+from czbench.metrics.bras import bras
 from czbench.metrics.classification import SCORES, classification_scores
 from czbench.metrics.clustering_agreement import adjusted_rand_index, normalized_mutual_info
 from czbench.metrics.correlation import spearman
 from czbench.metrics.entropy import ENTROPY_K, entropy_per_cell, entropy_per_cell_values
+from czbench.metrics.graph_connectivity import graph_connectivity
+from czbench.metrics.isolated_labels import isolated_labels
+from czbench.metrics.kbet import kbet_per_label
+from czbench.metrics.lisi import clisi_knn, ilisi_knn
+from czbench.metrics.pcr import pcr_comparison
 from czbench.metrics.sequential import random_baseline, sequential_alignment, time_values
 from czbench.metrics.silhouette import batch_silhouette, silhouette_samples, silhouette_score
 
 __all__ = [
-    "ENTROPY_K", "SCORES", "adjusted_rand_index", "batch_silhouette", "classification_scores",
-    "entropy_per_cell", "entropy_per_cell_values", "normalized_mutual_info", "random_baseline",
-    "sequential_alignment", "silhouette_samples", "silhouette_score", "spearman",
-    "time_values",
+    "ENTROPY_K", "SCORES", "adjusted_rand_index", "batch_silhouette", "bras",
+    "classification_scores", "clisi_knn", "entropy_per_cell", "entropy_per_cell_values",
+    "graph_connectivity", "ilisi_knn", "isolated_labels", "kbet_per_label",
+    "normalized_mutual_info", "pcr_comparison", "random_baseline", "sequential_alignment",
+    "silhouette_samples", "silhouette_score", "spearman", "time_values",
 ]

@@ -10,6 +10,10 @@ Definitions: docs/spec.md#aggregates.
 * ``scib_overall`` = 0.6 * mean(bio) + 0.4 * mean(batch), bio = the AvgBIO metrics, batch =
   (entropy_per_cell, batch_silhouette), on raw values (no min-max scaling across methods).
 * ``mean_normalized`` = plain mean of the clipped normalised scores of every metric.
+* ``scib_bio``, ``scib_batch``, ``scib_total``: scib-metrics' Benchmarker summary on raw
+  values -- bio = mean(isolated_labels, Leiden NMI and ARI, silhouette_score, clisi_knn),
+  batch = mean(bras, ilisi_knn, kbet_per_label, graph_connectivity, pcr_comparison), total =
+  0.6 * bio + 0.4 * batch; ``None`` unless every metric of the set was computed.
 """
 
 from __future__ import annotations
@@ -23,6 +27,14 @@ from czbench.utils.params import params_key
 BIO = (("clustering", "adjusted_rand_index"), ("clustering", "normalized_mutual_info"),
        ("embedding", "silhouette_score"))
 BATCH = (("batch_integration", "entropy_per_cell"), ("batch_integration", "batch_silhouette"))
+#: scib-metrics 0.5.10 Benchmarker's sets (its Leiden clustering is czbench's ``clustering``)
+SCIB_BIO = (("embedding", "isolated_labels"), ("clustering", "normalized_mutual_info"),
+            ("clustering", "adjusted_rand_index"), ("embedding", "silhouette_score"),
+            ("embedding", "clisi_knn"))
+SCIB_BATCH = (("batch_integration", "bras"), ("batch_integration", "ilisi_knn"),
+              ("batch_integration", "kbet_per_label"),
+              ("batch_integration", "graph_connectivity"),
+              ("batch_integration", "pcr_comparison"))
 CONTROL_PREFIX = "control:"
 
 
@@ -81,6 +93,17 @@ def _aggregates(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if avg_bio is not None and len(batch) == len(BATCH) else None
         normalized = [min(1.0, max(0.0, r["normalized"])) for r in rows
                       if r["normalized"] is not None]
+        scib_bio = _mean_of(plain, SCIB_BIO)
+        scib_batch = _mean_of(plain, SCIB_BATCH)
         out.append({"embedding": embedding, "avg_bio": avg_bio, "scib_overall": overall,
-                    "mean_normalized": statistics.fmean(normalized) if normalized else None})
+                    "mean_normalized": statistics.fmean(normalized) if normalized else None,
+                    "scib_bio": scib_bio, "scib_batch": scib_batch,
+                    "scib_total": 0.6 * scib_bio + 0.4 * scib_batch
+                    if scib_bio is not None and scib_batch is not None else None})
     return out
+
+
+def _mean_of(plain: dict[tuple[str, str], float], keys: tuple[tuple[str, str], ...]
+             ) -> float | None:
+    values = [plain[k] for k in keys if k in plain]
+    return statistics.fmean(values) if len(values) == len(keys) else None

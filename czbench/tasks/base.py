@@ -177,6 +177,30 @@ class Task(ABC):
             if option in self.category_options:
                 check_categories(obs[column], f"{option}: obs column '{column}'", self.name)
 
+    @classmethod
+    def check_metric_choice(cls, metrics: Any) -> tuple[str, ...] | None:
+        """A ``metrics`` option: None (every declared metric), names as a list or a
+        comma-separated string (``"entropy_per_cell,batch_silhouette"``), each declared."""
+        if metrics is None:
+            return None
+        names = [m.strip() for m in metrics.split(",")] if isinstance(metrics, str) else \
+            list(metrics) if isinstance(metrics, list | tuple) else None
+        declared = [m.name for m in cls.metrics]
+        if not names or any(not isinstance(n, str) or n not in declared for n in names):
+            raise InputError(f"metrics: expected some of {', '.join(declared)} (a list or a "
+                             f"comma-separated string), got {metrics!r}")
+        if len(set(names)) != len(names):
+            raise InputError(f"metrics: each metric once, got {metrics!r}")
+        return tuple(n for n in declared if n in names)
+
+    def selected(self, metric: str) -> bool:
+        """Whether ``metric`` is among the task's chosen ones: tasks with a ``metrics`` option
+        store the choice (None: all) on the instance, over the class's declared specs."""
+        if metric not in {m.name for m in type(self).metrics}:
+            return False
+        chosen = self.__dict__.get("metrics")
+        return chosen is None or metric in chosen
+
     # -- running -----------------------------------------------------------------------------
     def run(self, values: Any, obs: pd.DataFrame, *, context: RunContext | None = None,
             knn: KNNGraph | None = None) -> list[MetricResult]:
@@ -237,7 +261,7 @@ class Task(ABC):
 
     def _result(self, metric: str, value: float, **params: Any) -> MetricResult:
         """One result; a NaN value is a one-line :class:`~czbench.errors.MetricError`."""
-        spec = next((m for m in self.metrics if m.name == metric), None)
+        spec = next((m for m in type(self).metrics if m.name == metric), None)
         if spec is None:
             raise MetricError(f"{self.name}: reports an undeclared metric '{metric}'")
         value = float(value)

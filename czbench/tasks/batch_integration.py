@@ -1,54 +1,142 @@
 """Task ``batch_integration``: are batches mixed while cell types stay apart?
 
-Definitions: docs/spec.md#entropy_per_cell and docs/spec.md#batch_silhouette.
+Definitions: docs/spec.md#task-batch_integration -- cz-benchmarks' pair (``entropy_per_cell``,
+``batch_silhouette``) and scib-metrics 0.5.10's batch-correction set (``ilisi_knn``,
+``kbet_per_label``, ``graph_connectivity``, ``pcr_comparison``, ``bras``), all from the one
+shared kNN graph of the input (200 neighbours, sliced to 90 / 50 / 15 as scib-metrics'
+Benchmarker slices its 90).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from czbench.context import RunContext
+from czbench.errors import CZBenchError, CZBenchWarning, InputError
+from czbench.metrics.bras import bras
 from czbench.metrics.entropy import ENTROPY_K, entropy_per_cell
+from czbench.metrics.graph_connectivity import GRAPH_CONNECTIVITY_K, graph_connectivity
+from czbench.metrics.kbet import KBET_K, kbet_per_label
+from czbench.metrics.lisi import LISI_K, ilisi_knn
+from czbench.metrics.pcr import pcr_comparison
 from czbench.metrics.silhouette import batch_silhouette
-from czbench.neighbors import KNNGraph
+from czbench.neighbors import KNNGraph, knn_graph
 from czbench.tasks.base import MetricSpec, Task, TaskRun
 from czbench.tasks.classification import check_count
+from czbench.utils.checks import check_text
+
+#: cz-benchmarks' pair: ``--option batch_integration.metrics=entropy_per_cell,batch_silhouette``
+REFERENCE_PAIR = ("entropy_per_cell", "batch_silhouette")
 
 
 class BatchIntegrationTask(Task):
-    """``entropy_per_cell`` (batch entropy in each cell's 200-NN, self included, / log #batches)
-    and ``batch_silhouette`` (per cell type, mean 1 - |silhouette by batch|; mean over types)."""
+    """Batch mixing, reported by cz-benchmarks' pair and scib-metrics' batch set.
+
+    ``metrics`` restricts the metrics computed (None: all; the choice is recorded with the
+    task's options). ``pre_integration`` is the unintegrated representation ``pcr_comparison``
+    compares with: ``"pca"`` (the dataset's unintegrated PCA, ``baseline:pca`` or the shipped
+    ``X_pca``) or ``"obsm:KEY"``; read in :meth:`prepare`, so a task used without a dataset
+    (callback, estimators) leaves ``pcr_comparison`` out with a recorded warning.
+    """
 
     name = "batch_integration"
-    description = "Batch mixing: neighbourhood batch entropy and batch silhouette"
+    description = "Batch mixing: entropy, silhouette, iLISI, kBET, graph connectivity, PCR, BRAS"
     metrics = (
         MetricSpec("entropy_per_cell", "Mean normalised batch entropy in the 200-NN"),
         MetricSpec("batch_silhouette", "Mean over cell types of 1 - |batch silhouette|"),
+        MetricSpec("ilisi_knn", "Median batch LISI in the 90-NN, scaled to [0, 1]"),
+        MetricSpec("kbet_per_label", "Mean over cell types of the kBET acceptance rate (50-NN)"),
+        MetricSpec("graph_connectivity",
+                   "Mean over cell types of the largest connected share in the 15-NN graph"),
+        MetricSpec("pcr_comparison",
+                   "Relative drop of the batch variance explained (PC regression)"),
+        MetricSpec("bras", "Batch-removal-adapted silhouette (cosine, mean over other batches)"),
     )
     column_options = ("label_key", "batch_key")
     #: the obs option holding the groups to mix (``species_key`` in the cross-species task)
     mixing_option = "batch_key"
 
     def __init__(self, *, label_key: str = "cell_type", batch_key: str = "batch",
-                 entropy_k: int = ENTROPY_K) -> None:
+                 entropy_k: int = ENTROPY_K, metrics: Any = None,
+                 pre_integration: str = "pca") -> None:
         super().__init__(label_key=label_key)
         self.batch_key = batch_key
         self.entropy_k = check_count(entropy_k, "entropy_k", 1)
+        self.metrics = self.check_metric_choice(metrics)
+        self.pre_integration = check_text(pre_integration, "pre_integration")
+        if self.pre_integration != "pca" and not self.pre_integration.startswith("obsm:"):
+            raise InputError(f"pre_integration: expected 'pca' or 'obsm:KEY', got "
+                             f"{pre_integration!r}")
 
     @property
     def knn_k(self) -> int:
-        return self.entropy_k
+        need = [self.entropy_k if self.selected("entropy_per_cell") else 0,
+                LISI_K if self.selected("ilisi_knn") else 0,
+                KBET_K if self.selected("kbet_per_label") else 0,
+                GRAPH_CONNECTIVITY_K if self.selected("graph_connectivity") else 0]
+        return max(need)
+
+    def prepare(self, adata: Any, context: RunContext | None = None) -> None:
+        """Read the unintegrated representation ``pcr_comparison`` compares with."""
+        self.pre_integration_ = None
+        self.pre_integration_note_ = None
+        if not self.selected("pcr_comparison"):
+            return
+        if self.pre_integration.startswith("obsm:"):
+            key = self.pre_integration[5:]
+            if key not in adata.obsm:
+                raise InputError(f"pre_integration: obsm key '{key}' not found; obsm has: "
+                                 f"{', '.join(adata.obsm) or '(nothing)'}")
+            self.pre_integration_ = np.asarray(adata.obsm[key])
+            return
+        from czbench.baselines.controls import unintegrated_pca
+
+        seed = context.seed if context is not None else 42
+        try:
+            self.pre_integration_ = unintegrated_pca(adata, seed)
+        except CZBenchError as err:
+            self.pre_integration_note_ = f"the dataset has no unintegrated PCA ({err})"
 
     def _run(self, embedding: Any, obs: pd.DataFrame, knn: KNNGraph | None,
              context: RunContext) -> TaskRun:
         groups = obs[getattr(self, self.mixing_option)].astype(str).to_numpy()
-        labels = obs[self.label_key].to_numpy()
-        entropy = entropy_per_cell(embedding, groups, k=self.entropy_k, knn=knn,
-                                   seed=context.seed, backend=context.knn_backend,
-                                   device=context.device)
-        silhouette = batch_silhouette(embedding, labels, groups,
-                                      device=context.torch_device(embedding))
-        return self._output([self._result("entropy_per_cell", entropy),
-                             self._result("batch_silhouette", silhouette)])
+        labels = obs[self.label_key].astype(str).to_numpy()
+        if self.knn_k and knn is None:
+            knn = knn_graph(embedding, self.knn_k, backend=context.knn_backend,
+                            seed=context.seed, device=context.device)
+        n = groups.shape[0]
+        values: dict[str, float] = {}
+        if self.selected("entropy_per_cell"):
+            values["entropy_per_cell"] = entropy_per_cell(
+                embedding, groups, k=self.entropy_k, knn=knn, seed=context.seed,
+                backend=context.knn_backend, device=context.device)
+        if self.selected("batch_silhouette"):
+            values["batch_silhouette"] = batch_silhouette(
+                embedding, labels, groups, device=context.torch_device(embedding))
+        if self.selected("ilisi_knn"):
+            values["ilisi_knn"] = ilisi_knn(knn.head(min(LISI_K, n)), groups)
+        if self.selected("kbet_per_label"):
+            values["kbet_per_label"] = kbet_per_label(knn.head(min(KBET_K, n)), groups, labels,
+                                                      seed=context.seed)
+        if self.selected("graph_connectivity"):
+            values["graph_connectivity"] = graph_connectivity(
+                knn.head(min(GRAPH_CONNECTIVITY_K, n)), labels)
+        if self.selected("pcr_comparison"):
+            pre = getattr(self, "pre_integration_", None)
+            if pre is None:
+                note = getattr(self, "pre_integration_note_", None) or \
+                    "the task was not prepared with a dataset (Task.prepare)"
+                warnings.warn(f"pcr_comparison: left out: {note}; pass "
+                              f"pre_integration='obsm:KEY'", CZBenchWarning, stacklevel=2)
+            else:
+                x = embedding.detach().cpu().numpy() if hasattr(embedding, "detach") \
+                    else embedding
+                values["pcr_comparison"] = pcr_comparison(pre, x, groups)
+        if self.selected("bras"):
+            x = embedding.detach().cpu().numpy() if hasattr(embedding, "detach") else embedding
+            values["bras"] = bras(x, labels, groups)
+        return self._output([self._result(m, v) for m, v in values.items()])
