@@ -189,7 +189,8 @@ def test_ddp_two_processes_equal_one_process(tmp_path):
     assert (single["world_size"], ddp["world_size"]) == (1, 2)
     assert single["n_cells"] == ddp["n_cells"] == 301
     assert single["embedding_sha256"] == ddp["embedding_sha256"]
-    assert len(single["results"]) == 25
+    # the core tasks: 20 label_prediction + 11 others (no pcr_comparison without a dataset)
+    assert len(single["results"]) == 31
     for name, value in single["results"].items():
         assert ddp["results"][name] == pytest.approx(value, abs=1e-6), name
     assert np.isfinite(list(ddp["results"].values())).all()
@@ -219,7 +220,7 @@ def test_logged_names_are_safe_for_every_lightning_logger(small_dm, tmp_path):
                         enable_model_summary=False, callbacks=[callback])
     trainer.validate(_WithEmbed(small_dm.n_genes, "none"), datamodule=small_dm, verbose=False)
     names = [callback.log_name(r) for r in callback.results_]
-    assert len(set(names)) == len(names) == 16  # 3 x 5 label scores + the silhouette
+    assert len(set(names)) == len(names) == 17  # 3 x 5 label scores, silhouette, cLISI
     assert all(re.fullmatch(r"[A-Za-z0-9_./-]+", n) for n in names), names
     assert "czbench/label_prediction/mean_fold_accuracy/MEAN_knn_lr" in names
     header = next((tmp_path / "csv").rglob("metrics.csv")).read_text().splitlines()[0]

@@ -431,12 +431,20 @@ def test_scale_does_not_change_a_score(data):
     x 1e20 (float32 squared distances would underflow / overflow) score as x does."""
     adata, x = data
     tasks = ["clustering", "embedding", "batch_integration"]
-    plain = _values(_benchmark(adata, [x], tasks=tasks))
+
+    def values(embedding, stable_only=True):
+        rows = _benchmark(adata, [embedding], tasks=tasks).document["results"]
+        # kBET's protocol has cliffs (a label scores 0 when its graph falls apart), so a
+        # rounding-level change can move it: docs/differences.md; compared bit for bit below
+        return [r["value"] for r in rows if not (stable_only and
+                                                 r["metric"] == "kbet_per_label")]
+
+    plain = values(x)
     for factor in (1e-30, 1e-12, 1e12, 1e20):
-        scaled = _values(_benchmark(adata, [x.astype(np.float64) * factor], tasks=tasks))
-        assert scaled == pytest.approx(plain, abs=1e-6), factor
-    exact = _values(_benchmark(adata, [x * np.float32(2.0**-80)], tasks=tasks))
-    assert exact == plain  # a power of two: bit for bit
+        scaled = values(x.astype(np.float64) * factor)
+        assert scaled == pytest.approx(plain, abs=1e-5), factor  # float32 rounding
+    exact = values(x * np.float32(2.0**-80), stable_only=False)
+    assert exact == values(x, stable_only=False)  # a power of two: bit for bit, kBET too
 
 
 def test_dataframe_rows_are_matched_by_cell_name(data):
@@ -476,7 +484,8 @@ def test_too_few_cells_for_the_neighbourhood_warns(data):
     adata, x = data
     obs = pd.DataFrame({"cell_type": ["a", "a", "b", "b", "b"], "batch": list("xyxyx")})
     with pytest.warns(UserWarning, match="needs 200 neighbours per cell but the input has 5"):
-        get_task("batch_integration").run(x[:5], obs)
+        get_task("batch_integration", metrics="entropy_per_cell,batch_silhouette").run(x[:5],
+                                                                                      obs)
 
 
 def test_estimator_on_three_cells_is_an_error_not_zero():

@@ -129,10 +129,14 @@ class _EmbeddingScoreBenchmark(BaseEstimator):
     #: the metric ``score`` returns (and ``score_`` holds for the fit data)
     primary_metric: ClassVar[str]
     _needs_batch: ClassVar[bool] = False
+    #: the task's ``metrics`` option: only what ``score`` and ``results_`` report (None: all)
+    _metrics: ClassVar[tuple[str, ...] | None] = None
 
     def _task_options(self) -> dict[str, Any]:
         options = self.get_params(deep=False)
         options.pop("random_state")
+        if self._metrics is not None:
+            options["metrics"] = self._metrics
         return options
 
     def _obs(self, n_rows: int, y: Any, batch: Any = None) -> pd.DataFrame:

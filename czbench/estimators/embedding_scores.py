@@ -81,6 +81,8 @@ class BatchIntegrationBenchmark(_EmbeddingScoreBenchmark):
     _task_name = "batch_integration"
     primary_metric = "mean(entropy_per_cell,batch_silhouette)"
     _needs_batch = True
+    #: cz-benchmarks' pair only (the scib-metrics set needs the dataset, e.g. for PCR)
+    _metrics = ("entropy_per_cell", "batch_silhouette")
 
     def __init__(self, *, entropy_k: int = ENTROPY_K, random_state: Any = DEFAULT_SEED) -> None:
         self.entropy_k = entropy_k

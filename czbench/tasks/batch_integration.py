@@ -84,6 +84,7 @@ class BatchIntegrationTask(Task):
         """Read the unintegrated representation ``pcr_comparison`` compares with."""
         self.pre_integration_ = None
         self.pre_integration_note_ = None
+        self.pre_integration_cells_ = pd.Index(adata.obs_names.astype(str))
         if not self.selected("pcr_comparison"):
             return
         if self.pre_integration.startswith("obsm:"):
@@ -101,6 +102,23 @@ class BatchIntegrationTask(Task):
         except CZBenchError as err:
             self.pre_integration_note_ = f"the dataset has no unintegrated PCA ({err})"
 
+    def _pre_integration_rows(self, obs: pd.DataFrame) -> np.ndarray | None:
+        """The unintegrated representation's rows for the cells scored (matched by name: the
+        callback and ``max_cells`` score a subset of the dataset's cells)."""
+        pre = getattr(self, "pre_integration_", None)
+        if pre is None:
+            return None
+        cells = self.pre_integration_cells_
+        names = obs.index.astype(str)
+        if len(names) == len(cells) and names.equals(cells):
+            return pre
+        position = cells.get_indexer(names)
+        if (position < 0).any() or not cells.is_unique:
+            self.pre_integration_note_ = ("the cells scored are not the dataset's cells by "
+                                          "name")
+            return None
+        return pre[position]
+
     def _run(self, embedding: Any, obs: pd.DataFrame, knn: KNNGraph | None,
              context: RunContext) -> TaskRun:
         groups = obs[getattr(self, self.mixing_option)].astype(str).to_numpy()
@@ -117,16 +135,18 @@ class BatchIntegrationTask(Task):
         if self.selected("batch_silhouette"):
             values["batch_silhouette"] = batch_silhouette(
                 embedding, labels, groups, device=context.torch_device(embedding))
-        if self.selected("ilisi_knn"):
-            values["ilisi_knn"] = ilisi_knn(knn.head(min(LISI_K, n)), groups)
-        if self.selected("kbet_per_label"):
-            values["kbet_per_label"] = kbet_per_label(knn.head(min(KBET_K, n)), groups, labels,
-                                                      seed=context.seed)
-        if self.selected("graph_connectivity"):
-            values["graph_connectivity"] = graph_connectivity(
-                knn.head(min(GRAPH_CONNECTIVITY_K, n)), labels)
+        extra = {  # scib-metrics' set: one undefined on these inputs is left out, with a warning
+            "ilisi_knn": lambda: ilisi_knn(knn.head(min(LISI_K, n)), groups),
+            "kbet_per_label": lambda: kbet_per_label(knn.head(min(KBET_K, n)), groups, labels,
+                                                     seed=context.seed),
+            "graph_connectivity": lambda: graph_connectivity(
+                knn.head(min(GRAPH_CONNECTIVITY_K, n)), labels),
+        }
+        for metric, compute in extra.items():
+            if self.selected(metric):
+                _left_out_if_undefined(values, metric, compute)
         if self.selected("pcr_comparison"):
-            pre = getattr(self, "pre_integration_", None)
+            pre = self._pre_integration_rows(obs)
             if pre is None:
                 note = getattr(self, "pre_integration_note_", None) or \
                     "the task was not prepared with a dataset (Task.prepare)"
@@ -135,8 +155,20 @@ class BatchIntegrationTask(Task):
             else:
                 x = embedding.detach().cpu().numpy() if hasattr(embedding, "detach") \
                     else embedding
-                values["pcr_comparison"] = pcr_comparison(pre, x, groups)
+                _left_out_if_undefined(values, "pcr_comparison",
+                                       lambda: pcr_comparison(pre, x, groups))
         if self.selected("bras"):
             x = embedding.detach().cpu().numpy() if hasattr(embedding, "detach") else embedding
-            values["bras"] = bras(x, labels, groups)
+            _left_out_if_undefined(values, "bras", lambda: bras(x, labels, groups))
         return self._output([self._result(m, v) for m, v in values.items()])
+
+
+def _left_out_if_undefined(values: dict[str, float], metric: str, compute: Any) -> None:
+    """``values[metric] = compute()``; a metric of the scib set that is undefined on these
+    inputs (e.g. kBET with every cell type under 10 cells) is left out with a recorded warning
+    instead of failing the task's other metrics."""
+    try:
+        values[metric] = compute()
+    except InputError as err:
+        warnings.warn(f"{metric}: left out, undefined on these inputs: {err}", CZBenchWarning,
+                      stacklevel=3)

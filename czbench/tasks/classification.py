@@ -83,6 +83,10 @@ def fit(name: str, x: Any, y: np.ndarray, *, seed: int, n_jobs: int | None = Non
     """A fresh classifier ``name`` fitted on ``x, y`` (convergence warnings silenced, as the
     reference's default ``max_iter`` hits them on most embeddings)."""
     model = clone(make_classifier(name, seed, n_jobs))
+    n_neighbors = getattr(model[-1] if hasattr(model, "steps") else model, "n_neighbors", 0)
+    if n_neighbors > len(y):
+        raise InputError(f"classifiers: '{name}' needs at least {n_neighbors} training cells per "
+                         f"fold, got {len(y)}; use more cells, fewer folds or other classifiers")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return model.fit(x, y)
