@@ -8,6 +8,14 @@ peak RSS, and the exponent b of time ~ n^b fitted by least squares on log-log ar
     python benchmarks/bench_scale.py                                  # 10k, 100k, 1M
     python benchmarks/bench_scale.py --sizes 10000,100000
     python benchmarks/bench_scale.py --max-cells-error 100000         # label_prediction error
+    python benchmarks/bench_scale.py --metric-set pair                # cz-benchmarks' pair only
+
+``--metric-set full`` (default) is the tasks' default: cz-benchmarks' metrics plus the
+scib-metrics set (``clisi_knn``, ``isolated_labels``, ``ilisi_knn``, ``kbet_per_label``,
+``graph_connectivity``, ``pcr_comparison``, ``bras``); ``pair`` restricts ``embedding`` to
+``silhouette_score`` and ``batch_integration`` to ``entropy_per_cell, batch_silhouette`` (the
+1M-cell target is set for that). Results go to ``benchmarks/results/scale.json`` (full) or
+``benchmarks/results/scale_pair.json`` (pair).
 
 Label prediction runs on a seeded, stratified ``max_cells`` subsample above ``--max-cells``
 cells (default 50,000); ``--max-cells-error N`` measures what that costs against the exact
@@ -31,7 +39,11 @@ TASKS = ("clustering", "embedding", "label_prediction", "batch_integration")
 STEPS = ("knn_graph", *TASKS)
 
 
-def run_one(n: int, max_cells: int) -> dict:
+PAIR = {"embedding": {"metrics": ["silhouette_score"]},
+        "batch_integration": {"metrics": ["entropy_per_cell", "batch_silhouette"]}}
+
+
+def run_one(n: int, max_cells: int, metric_set: str = "full") -> dict:
     """Score one size in this process; returns timings, values and peak RSS."""
     from czbench.datasets.synthetic import gaussian_mixture
     from czbench.run import benchmark
@@ -40,6 +52,11 @@ def run_one(n: int, max_cells: int) -> dict:
     adata = gaussian_mixture(n, 64, n_types=12, n_batches=4, seed=0)
     generate = time.perf_counter() - start
     options = {"label_prediction": {"max_cells": max_cells}} if n > max_cells else {}
+    if metric_set == "pair":
+        options.update(PAIR)
+    else:  # pcr_comparison compares with the unintegrated representation: the mixture itself
+        adata.obsm["X_unintegrated"] = adata.obsm["X_emb"]
+        options["batch_integration"] = {"pre_integration": "obsm:X_unintegrated"}
     start = time.perf_counter()
     result = benchmark(adata, ["obsm:X_emb"], list(TASKS), seed=0, task_options=options)
     wall = time.perf_counter() - start
@@ -47,7 +64,8 @@ def run_one(n: int, max_cells: int) -> dict:
     values = {f"{r['task']}/{r['metric']}" + (f"[{r['params']['classifier']}]"
                                               if "classifier" in r["params"] else ""): r["value"]
               for r in result.document["results"]}
-    return {"n_cells": n, "generate_s": round(generate, 2), "wall_s": round(wall, 2),
+    return {"n_cells": n, "metric_set": metric_set, "generate_s": round(generate, 2),
+            "wall_s": round(wall, 2),
             "timings_s": entry["timings_s"], "neighbors": entry.get("neighbors"),
             "label_prediction_max_cells": options.get("label_prediction", {}).get("max_cells"),
             "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
@@ -101,11 +119,12 @@ def main() -> None:
     parser.add_argument("--max-cells-error", type=int, metavar="N",
                         help="measure label_prediction's max_cells error at N cells instead")
     parser.add_argument("--seeds", default="0,1", help="seeds of --max-cells-error")
+    parser.add_argument("--metric-set", choices=("full", "pair"), default="full")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--output", default=None)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.one, args.max_cells)))
+        print(json.dumps(run_one(args.one, args.max_cells, args.metric_set)))
         return
     machine = {"platform": platform.platform(), "cpus": os.cpu_count(),
                "python": platform.python_version()}
@@ -120,7 +139,8 @@ def main() -> None:
         runs = []
         for n in sizes:
             proc = subprocess.run([sys.executable, __file__, "--one", str(n), "--max-cells",
-                                   str(args.max_cells)], capture_output=True, text=True)
+                                   str(args.max_cells), "--metric-set", args.metric_set],
+                                  capture_output=True, text=True)
             if proc.returncode:
                 sys.exit(f"size {n} failed:\n{proc.stderr[-3000:]}")
             runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -144,7 +164,8 @@ def main() -> None:
             print(f"| {step} | " + " | ".join(f"{c:.1f} s" for c in cells) +
                   f" | {fits[step]} |")
         print("| peak RSS | " + " | ".join(f"{r['peak_rss_gb']} GB" for r in runs) + " | |")
-        path = args.output or "benchmarks/results/scale.json"
+        path = args.output or ("benchmarks/results/scale.json" if args.metric_set == "full"
+                               else "benchmarks/results/scale_pair.json")
     with open(path, "w") as fh:
         json.dump(report, fh, indent=1)
         fh.write("\n")

@@ -13,7 +13,6 @@ import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import igraph as ig
 import numpy as np
 import scipy.sparse as sp
 
@@ -102,6 +101,8 @@ class _IgraphRNG:
 
 @contextmanager
 def _seeded_igraph(seed: int) -> Iterator[None]:
+    import igraph as ig  # here, not at import: igraph pulls in matplotlib when it is installed
+
     ig.set_random_number_generator(_IgraphRNG(seed))
     try:
         yield
@@ -112,6 +113,8 @@ def _seeded_igraph(seed: int) -> Iterator[None]:
 def leiden(connectivities: sp.spmatrix, *, resolution: float = 1.0, n_iterations: int = 2,
            seed: int = 42) -> np.ndarray:
     """igraph Leiden (modularity objective, edge weights = connectivities); cluster ids (int64)."""
+    import igraph as ig
+
     adj = sp.csr_matrix(connectivities)
     adj.eliminate_zeros()
     adj.sort_indices()
