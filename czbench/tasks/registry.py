@@ -28,6 +28,7 @@ BUILTIN_TASKS = {
         "czbench.tasks.cross_species.label_prediction:CrossSpeciesLabelPredictionTask",
     "perturbation_expression_prediction":
         "czbench.tasks.perturbation.task:PerturbationExpressionPredictionTask",
+    "replicate_retrieval": "czbench.tasks.replicate_retrieval:ReplicateRetrievalTask",
 }
 #: the tasks a run on a dataset without registered tasks uses (where its columns allow)
 CORE_TASKS = ("clustering", "embedding", "label_prediction", "batch_integration")
