@@ -18,9 +18,8 @@ from typing import Any
 import torch
 
 from czbench.errors import InputError
-from czbench.utils.checks import MAX_SEED, check_int
+from czbench.utils.checks import DEFAULT_SEED, MAX_SEED, check_int
 
-DEFAULT_SEED = 42
 #: kNN search backends: ``auto`` (exact up to 100k cells on CPU, faiss IVF above), or forced
 KNN_BACKENDS = ("auto", "exact", "faiss-ivf")
 

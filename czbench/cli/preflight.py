@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from czbench.errors import CZBenchError, InputError
-from czbench.utils.checks import MAX_SEED, check_int, check_output_path
+from czbench.utils.checks import DEFAULT_SEED, MAX_SEED, check_int, check_output_path
 
 DEFAULT_DATASET = "pbmc_3chemistries_symphony"
-DEFAULT_SEED = 42
 SPEC_PREFIXES = ("obsm:", "baseline:", "control:")
 
 

@@ -8,7 +8,7 @@ Definition: docs/spec.md#task-label_prediction.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -79,10 +79,16 @@ def large_classes(codes: np.ndarray, min_class_size: int) -> np.ndarray:
     return counts[codes] >= min_class_size
 
 
-def fit(name: str, x: Any, y: np.ndarray, *, seed: int, n_jobs: int | None = None) -> Any:
-    """A fresh classifier ``name`` fitted on ``x, y`` (convergence warnings silenced, as the
-    reference's default ``max_iter`` hits them on most embeddings)."""
-    model = clone(make_classifier(name, seed, n_jobs))
+#: builds a fresh classifier from (name, seed, n_jobs): :func:`make_classifier` here, the
+#: cross-species task passes its own
+ClassifierFactory = Callable[[str, int, int | None], ClassifierMixin]
+
+
+def fit(name: str, x: Any, y: np.ndarray, *, seed: int, n_jobs: int | None = None,
+        make: ClassifierFactory = make_classifier) -> Any:
+    """A fresh classifier ``name`` (from ``make``) fitted on ``x, y`` (convergence warnings
+    silenced, as the reference's default ``max_iter`` hits them on most embeddings)."""
+    model = clone(make(name, seed, n_jobs))
     n_neighbors = getattr(model[-1] if hasattr(model, "steps") else model, "n_neighbors", 0)
     if n_neighbors > len(y):
         raise InputError(f"classifiers: '{name}' needs at least {n_neighbors} training cells per "
@@ -105,12 +111,13 @@ def full_proba(fitted: Any, x: Any, labels: np.ndarray) -> np.ndarray:
 
 def cross_validate(x: Any, y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.ndarray]], *,
                    labels: np.ndarray, classifiers: Sequence[str], seed: int,
-                   n_jobs: int | None = None) -> pd.DataFrame:
+                   n_jobs: int | None = None,
+                   make: ClassifierFactory = make_classifier) -> pd.DataFrame:
     """One row per (classifier, fold): the five scores of each fold's test rows."""
     rows = []
     for name in classifiers:
         for fold, (train, test) in enumerate(folds):
-            fitted = fit(name, x[train], y[train], seed=seed, n_jobs=n_jobs)
+            fitted = fit(name, x[train], y[train], seed=seed, n_jobs=n_jobs, make=make)
             proba = full_proba(fitted, x[test], labels)
             rows.append({"classifier": name, "fold": fold,
                          **classification_scores(y[test], proba, labels)})
@@ -119,11 +126,12 @@ def cross_validate(x: Any, y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.n
 
 def transfer(x_train: Any, y_train: np.ndarray, x_test: Any, y_test: np.ndarray, *,
              labels: np.ndarray, classifiers: Sequence[str], seed: int,
-             n_jobs: int | None = None) -> pd.DataFrame:
+             n_jobs: int | None = None,
+             make: ClassifierFactory = make_classifier) -> pd.DataFrame:
     """One row per classifier: fit on the train rows, scored on the test rows ("fold" 0)."""
     rows = []
     for name in classifiers:
-        fitted = fit(name, x_train, y_train, seed=seed, n_jobs=n_jobs)
+        fitted = fit(name, x_train, y_train, seed=seed, n_jobs=n_jobs, make=make)
         proba = full_proba(fitted, x_test, labels)
         rows.append({"classifier": name, "fold": 0,
                      **classification_scores(y_test, proba, labels)})

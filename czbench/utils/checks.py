@@ -19,6 +19,8 @@ from typing import Any
 
 from czbench.errors import InputError
 
+#: the seed of a run that names none
+DEFAULT_SEED = 42
 #: the largest seed every generator czbench uses accepts (numpy's legacy seeding: 2**32 - 1)
 MAX_SEED = 2**32 - 1
 

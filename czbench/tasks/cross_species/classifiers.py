@@ -9,22 +9,20 @@ They differ from task ``label_prediction``'s (:func:`czbench.tasks.classificatio
 * ``rf``: ``RandomForestClassifier(n_estimators=100, random_state=seed)`` (``n_jobs`` sets its
   threads only).
 
-Each split is scored by the classification core's
-:func:`~czbench.tasks.classification.classification_scores`, so both label-prediction tasks
-share one scoring code.
+The fit-and-score loops are the classification core's
+(:func:`~czbench.tasks.classification.cross_validate` and
+:func:`~czbench.tasks.classification.transfer`) with ``make=make_cross_species_classifier``,
+so both label-prediction tasks share one code path.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import ClassifierMixin
 from sklearn.ensemble import RandomForestClassifier
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
@@ -32,7 +30,6 @@ from sklearn.preprocessing import StandardScaler
 
 from czbench.errors import InputError
 from czbench.metrics.classification import SCORES
-from czbench.tasks import classification as core
 from czbench.tasks.classification import CLASSIFIERS
 
 
@@ -56,42 +53,6 @@ def mean_label(classifiers: Iterable[str]) -> str:
     ``MEAN(lr,knn,rf)`` for the default three (a subset keeps that order: ``MEAN(lr,knn)``)."""
     chosen = set(classifiers)
     return f"MEAN({','.join(n for n in CLASSIFIERS if n in chosen)})"
-
-
-def _fit(name: str, x: Any, y: np.ndarray, seed: int, n_jobs: int | None) -> Any:
-    model = make_cross_species_classifier(name, seed, n_jobs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return model.fit(x, y)
-
-
-def _scores(fitted: Any, x: Any, y: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    return core.classification_scores(y, core.full_proba(fitted, x, labels), labels)
-
-
-def cross_validate(x: Any, y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.ndarray]], *,
-                   labels: np.ndarray, classifiers: Sequence[str], seed: int,
-                   n_jobs: int | None = None) -> pd.DataFrame:
-    """One row per (classifier, fold): the five scores of the fold's test rows."""
-    rows = []
-    for name in classifiers:
-        for fold, (train, test) in enumerate(folds):
-            fitted = _fit(name, x[train], y[train], seed, n_jobs)
-            rows.append({"classifier": name, "fold": fold,
-                         **_scores(fitted, x[test], y[test], labels)})
-    return pd.DataFrame(rows, columns=["classifier", "fold", *SCORES])
-
-
-def transfer(x_train: Any, y_train: np.ndarray, x_test: Any, y_test: np.ndarray, *,
-             labels: np.ndarray, classifiers: Sequence[str], seed: int,
-             n_jobs: int | None = None) -> pd.DataFrame:
-    """One row per classifier: fitted on the train rows, scored on the test rows."""
-    rows = []
-    for name in classifiers:
-        fitted = _fit(name, x_train, y_train, seed, n_jobs)
-        rows.append({"classifier": name, "fold": 0,
-                     **_scores(fitted, x_test, y_test, labels)})
-    return pd.DataFrame(rows, columns=["classifier", "fold", *SCORES])
 
 
 def classifier_means(table: pd.DataFrame, classifiers: Sequence[str]

@@ -20,9 +20,12 @@ from czbench.errors import InputError
 from czbench.metrics.classification import SCORES
 from czbench.neighbors import KNNGraph
 from czbench.tasks.base import MetricSpec, Task, TaskRun
-from czbench.tasks.classification import CLASSIFIERS, ClassifierOptions
+from czbench.tasks.classification import CLASSIFIERS, ClassifierOptions, cross_validate, transfer
 from czbench.tasks.cross_species.baselines import ORTHOLOG_PCA
-from czbench.tasks.cross_species.classifiers import classifier_means, cross_validate, transfer
+from czbench.tasks.cross_species.classifiers import (
+    classifier_means,
+    make_cross_species_classifier,
+)
 from czbench.tasks.cross_species.organisms import SPECIES_NAMES, organism_name
 from czbench.tasks.cross_species.stacking import check_species, pseudobulk, species_order
 
@@ -169,7 +172,8 @@ class CrossSpeciesLabelPredictionTask(ClassifierOptions, Task):
         species by their reported names."""
         kept = self.kept_classes(obs)
         names = self.species_labels(obs)
-        common = {"classifiers": self.classifiers, "seed": seed, "n_jobs": self.n_jobs}
+        common = {"classifiers": self.classifiers, "seed": seed, "n_jobs": self.n_jobs,
+                  "make": make_cross_species_classifier}
         out = []
         for a, b in itertools.product(kept, kept):
             if a == b:
