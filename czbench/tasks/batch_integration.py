@@ -127,6 +127,8 @@ class BatchIntegrationTask(Task):
             knn = knn_graph(embedding, self.knn_k, backend=context.knn_backend,
                             seed=context.seed, device=context.device)
         n = groups.shape[0]
+        x = embedding.detach().cpu().numpy() if hasattr(embedding, "detach") and (
+            self.selected("pcr_comparison") or self.selected("bras")) else embedding
         values: dict[str, float] = {}
         if self.selected("entropy_per_cell"):
             values["entropy_per_cell"] = entropy_per_cell(
@@ -153,12 +155,9 @@ class BatchIntegrationTask(Task):
                 warnings.warn(f"pcr_comparison: left out: {note}; pass "
                               f"pre_integration='obsm:KEY'", CZBenchWarning, stacklevel=2)
             else:
-                x = embedding.detach().cpu().numpy() if hasattr(embedding, "detach") \
-                    else embedding
                 _left_out_if_undefined(values, "pcr_comparison",
                                        lambda: pcr_comparison(pre, x, groups))
         if self.selected("bras"):
-            x = embedding.detach().cpu().numpy() if hasattr(embedding, "detach") else embedding
             _left_out_if_undefined(values, "bras", lambda: bras(x, labels, groups))
         return self._output([self._result(m, v) for m, v in values.items()])
 
