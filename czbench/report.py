@@ -63,6 +63,20 @@ def load_runs(paths: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return summary, pd.concat(aggregates, ignore_index=True)
 
 
+def dataset_table(paths: Sequence[str | Path]) -> pd.DataFrame:
+    """One row per results file: its dataset, modality, rows (with what a row is) and
+    features (files written before modalities: transcriptomics, cells)."""
+    rows = []
+    for path in paths:
+        data = read_json(path)["dataset"]
+        rows.append({"results": Path(path).name, "dataset": data["name"],
+                     "modality": data.get("modality", "transcriptomics"),
+                     "rows": f"{data['n_cells']} {data.get('row_unit', 'cell')}s",
+                     "features": data.get("n_genes", ""),
+                     "sha256": (data.get("sha256") or "")[:12]})
+    return pd.DataFrame(rows).set_index("results")
+
+
 def _cell(row: pd.Series) -> str:
     text = f"{row['mean']:.4f}"
     if pd.notna(row["std"]):
@@ -120,7 +134,8 @@ def _bars(summary: pd.DataFrame, task: str, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     rows = summary[(summary["task"] == task) & ~summary["control"]]
-    rows = rows[(rows["params"] == "") | rows["params"].str.startswith("classifier=MEAN")]
+    headline = rows["params"].str.fullmatch(r"classifier=MEAN\([^)]*\)")  # not grouped_by=
+    rows = rows[(rows["params"] == "") | headline]
     metrics = list(dict.fromkeys(rows["metric"]))
     labels = list(dict.fromkeys(rows["label"]))
     width = 0.8 / max(1, len(labels))
@@ -199,10 +214,12 @@ def write_report(paths: Sequence[str | Path], output: str | Path, *,
     output.mkdir(parents=True, exist_ok=True)
     agg_table = aggregates.set_index("label")[list(AGGREGATES)].astype(float).round(4)
     sources = ", ".join(f"`{Path(p).name}`" for p in paths)
+    datasets = dataset_table(paths)
     md = [f"# czbench report\n\nResults: {sources}. Cells: mean ± sd over seeds "
-          "(control-normalised score).\n"]
+          "(control-normalised score).\n\n", markdown_table(datasets)]
     html = [f"<html><head><meta charset='utf-8'><title>czbench report</title></head><body>"
-            f"<h1>czbench report</h1><p>Results: {sources}</p><img src='summary.png'>"]
+            f"<h1>czbench report</h1><p>Results: {sources}</p>", datasets.to_html(),
+            "<img src='summary.png'>"]
     for task, table in tables.items():
         md += [f"\n## {task}\n\n![{task}]({task}.png)\n\n", markdown_table(table), "\n"]
         html += [f"<h2>{task}</h2><img src='{task}.png'>", table.to_html()]

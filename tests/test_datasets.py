@@ -26,7 +26,11 @@ def test_every_dataset_loads_offline_with_matching_hash_and_shape(name):
     assert adata.uns["czbench"]["sha256"] == info.sha256
     assert info.columns, "every dataset maps at least one standard column"
     for standard, source in info.columns.items():
-        assert not adata.obs[standard].isna().any()
+        if adata.obs[standard].isna().any():  # e.g. wells without an MOA: the dataset's
+            # label tasks are registered to score the labelled rows only
+            assert standard == "cell_type"
+            for task in ("clustering", "embedding", "label_prediction"):
+                assert info.task_options[task]["missing_labels"] == "drop"
         assert (adata.obs[standard].astype(str) == adata.obs[source].astype(str)).all()
     for key in info.embeddings:
         assert adata.obsm[key].shape[0] == adata.n_obs
@@ -92,8 +96,11 @@ def test_one_line_errors(tmp_path):
     with pytest.raises(InputError, match=r"label_key: column 'nope' not in obs; columns are: "
                                          r"celltype"):
         ds.load(path, label_key="nope")
-    with pytest.raises(InputError, match="1 missing values"):
-        ds.load(path, label_key="celltype")
+    adata = ds.load(path, label_key="celltype")  # kept: the tasks refuse or drop them
+    assert adata.obs["cell_type"].isna().sum() == 1
+    with pytest.raises(InputError, match="only missing values"):
+        ds.load(_write(tmp_path, pd.DataFrame({"celltype": pd.Categorical([None] * 3, ["a"])}),
+                       "empty.h5ad"), label_key="celltype")
 
 
 def test_corrupted_shipped_file_is_refused(tmp_path):

@@ -23,6 +23,7 @@ import pandas as pd
 
 from czbench.baselines.expression import pca_baseline
 from czbench.datasets.counts import counts_matrix
+from czbench.datasets.modalities import modality_of
 from czbench.errors import CZBenchError, InputError
 
 CONTROLS = ("random", "shuffled", "shuffled_within_batch", "onehot", "pca")
@@ -31,13 +32,15 @@ ONEHOT_JITTER = 0.01
 
 
 def unintegrated_pca(adata: ad.AnnData, seed: int) -> np.ndarray:
-    """The PCA baseline, or the shipped ``X_pca`` when the dataset has no counts."""
-    try:
-        counts_matrix(adata)
-    except CZBenchError:
-        if "X_pca" in adata.obsm:
-            return np.asarray(adata.obsm["X_pca"], dtype=np.float32)
-        raise
+    """The PCA baseline, or the shipped ``X_pca`` when a transcriptomics dataset has no
+    counts (on morphology: the PCA of the features)."""
+    if modality_of(adata).counts:
+        try:
+            counts_matrix(adata)
+        except CZBenchError:
+            if "X_pca" in adata.obsm:
+                return np.asarray(adata.obsm["X_pca"], dtype=np.float32)
+            raise
     return pca_baseline(adata, seed=seed)
 
 
@@ -57,8 +60,9 @@ def control_embeddings(adata: ad.AnnData, *, seed: int, label_key: str = "cell_t
             rows = rows.to_numpy()
             shuffled[rows] = pca[rng.permutation(rows)]
         out["control:shuffled_within_batch"] = shuffled
-    codes = pd.factorize(adata.obs[label_key], sort=True)[0]
-    onehot = np.eye(codes.max() + 1, dtype=np.float32)[codes]
+    codes = pd.factorize(adata.obs[label_key], sort=True)[0]  # -1: no label (all zeros)
+    onehot = np.vstack([np.eye(codes.max() + 1, dtype=np.float32),
+                        np.zeros((1, codes.max() + 1), dtype=np.float32)])[codes]
     out["control:onehot"] = onehot + rng.normal(0, ONEHOT_JITTER, onehot.shape).astype(np.float32)
     out["control:pca"] = pca
     return out

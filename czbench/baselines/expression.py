@@ -3,8 +3,11 @@
 * ``pca``: normalize_total -> log1p -> 3,000 highly variable genes (Seurat flavour; all genes
   when there are fewer) -> 50 principal components, seeded. Needs raw counts
   (:func:`czbench.datasets.counts.counts_matrix`): scaled or log data is refused with a clear
-  error instead of being normalised a second time.
-* ``raw``: the expression matrix as it is (the reference baseline for label prediction).
+  error instead of being normalised a second time. On a modality without counts (morphology:
+  features already normalised upstream) it is 50 principal components of the features as
+  given (centred, not scaled), seeded.
+* ``raw``: the matrix as it is (the reference baseline for label prediction; on morphology,
+  the features as given).
 
 Definition: docs/spec.md#baselines-and-controls.
 """
@@ -18,6 +21,7 @@ import numpy as np
 
 from czbench.baselines.base import Baseline
 from czbench.datasets.counts import counts_matrix
+from czbench.datasets.modalities import modality_of
 from czbench.errors import InputError
 
 
@@ -26,6 +30,8 @@ def pca_baseline(adata: ad.AnnData, *, n_top_genes: int = 3000, n_comps: int = 5
     """The PCA baseline embedding (cells x min(50, genes - 1, cells - 1)), float32."""
     import scanpy as sc
 
+    if not modality_of(adata).counts:
+        return feature_pca(adata, n_comps=n_comps, seed=seed)
     counts = counts_matrix(adata, what="baseline:pca")
     work = ad.AnnData(X=counts.astype(np.float32), obs=adata.obs[[]], var=adata.var[[]])
     sc.pp.normalize_total(work)
@@ -41,6 +47,20 @@ def pca_baseline(adata: ad.AnnData, *, n_top_genes: int = 3000, n_comps: int = 5
     return np.asarray(work.obsm["X_pca"], dtype=np.float32)
 
 
+def feature_pca(adata: ad.AnnData, *, n_comps: int = 50, seed: int = 42) -> np.ndarray:
+    """Principal components of the features as given (centred, not scaled), seeded; for
+    modalities whose features are normalised upstream (e.g. Cell Painting profiles)."""
+    import scanpy as sc
+
+    x = raw_baseline(adata)
+    x = np.asarray(x.toarray() if hasattr(x, "toarray") else x, dtype=np.float32)
+    n_comps = min(n_comps, x.shape[1] - 1, x.shape[0] - 1)
+    if n_comps < 1:
+        raise InputError(f"baseline:pca: needs at least 2 rows and 2 features, the dataset has "
+                         f"{x.shape[0]} x {x.shape[1]}")
+    return np.asarray(sc.pp.pca(x, n_comps=n_comps, random_state=seed), dtype=np.float32)
+
+
 def raw_baseline(adata: ad.AnnData) -> Any:
     """The expression matrix as it is (sparse stays sparse), float32."""
     if adata.isbacked:
@@ -52,6 +72,7 @@ def raw_baseline(adata: ad.AnnData) -> Any:
 
 
 PCA = Baseline("pca", lambda adata, seed: pca_baseline(adata, seed=seed),
-               description="normalize_total, log1p, 3,000 HVG, 50 PCs (seeded)")
+               description="normalize_total, log1p, 3,000 HVG, 50 PCs (seeded); on "
+                           "morphology: 50 PCs of the features")
 RAW = Baseline("raw", lambda adata, seed: raw_baseline(adata),
-               description="the expression matrix as it is")
+               description="the matrix as it is (expression, or image features)")

@@ -32,7 +32,7 @@ from czbench.callbacks.collector import EmbeddingCollector
 from czbench.context import DEFAULT_SEED, RunContext
 from czbench.errors import InputError
 from czbench.run.document import add_records, finish, input_entry, new_document, write_json
-from czbench.run.plan import make_tasks
+from czbench.run.plan import make_tasks, registered_options
 from czbench.run.score import score_input
 from czbench.tasks import CORE_TASKS, MetricResult, Task
 from czbench.utils.checks import check_int, check_number
@@ -82,12 +82,8 @@ class BenchmarkCallback(L.Callback):
                 or every_n_epochs < 1:
             raise InputError(f"every_n_epochs: expected a positive integer, got {every_n_epochs}")
         self.context = RunContext(seed=seed, knn_backend=knn_backend, device=device)
-        self.tasks = make_tasks(list(tasks), task_options=task_options)
-        for task in self.tasks:
-            if task.input_kind != "embedding":
-                raise InputError(f"tasks: BenchmarkCallback scores embeddings; task "
-                                 f"'{task.name}' scores {task.input_kind} predictions (use "
-                                 f"czbench.benchmark(..., predictions=...) for it)")
+        self._requested = (list(tasks), dict(task_options or {}))
+        self._set_tasks(make_tasks(list(tasks), task_options=task_options))
         self.every_n_epochs = check_int(every_n_epochs, "every_n_epochs", 1)
         self.embedding_fn = embedding_fn
         self.output_key = output_key
@@ -96,14 +92,22 @@ class BenchmarkCallback(L.Callback):
         self.results_dir = Path(results_dir) if results_dir is not None else None
         self.warn_fraction = check_number(warn_fraction, "warn_fraction", 0.0)
         self.log_prefix = log_prefix
-        self.columns = sorted({c for t in self.tasks for c in t.required_columns})
-        self.collector = EmbeddingCollector(self.columns)
         self.results_: list[MetricResult] = []
         self.document_: dict[str, Any] | None = None
         self.history_: list[dict[str, Any]] = []
         self._active = False
         self._train_epoch_start: float | None = None
         self._train_epoch_seconds: float | None = None
+
+    def _set_tasks(self, tasks: list[Task]) -> None:
+        for task in tasks:
+            if task.input_kind != "embedding":
+                raise InputError(f"tasks: BenchmarkCallback scores embeddings; task "
+                                 f"'{task.name}' scores {task.input_kind} predictions (use "
+                                 f"czbench.benchmark(..., predictions=...) for it)")
+        self.tasks = tasks
+        self.columns = sorted({c for t in self.tasks for c in t.required_columns})
+        self.collector = EmbeddingCollector(self.columns)
 
     @property
     def state_key(self) -> str:
@@ -122,9 +126,14 @@ class BenchmarkCallback(L.Callback):
         return (trainer.current_epoch + 1) % self.every_n_epochs == 0
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        """Hand the dataset to tasks that need more than obs columns (``Task.prepare``)."""
+        """Read a registered dataset's task options (under the user's own) and hand the
+        dataset to tasks that need more than obs columns (``Task.prepare``)."""
         adata = getattr(getattr(trainer, "datamodule", None), "adata", None)
         if adata is not None:
+            names, user = self._requested
+            options = registered_options(adata, names, user)
+            if options != user:
+                self._set_tasks(make_tasks(names, task_options=options))
             for task in self.tasks:
                 task.prepare(adata, self.context)
 
@@ -239,7 +248,8 @@ class BenchmarkCallback(L.Callback):
             checkpoint=str(checkpoint) if checkpoint else None,
             dataset={"name": meta.get("name"), "path": meta.get("path"),
                      "sha256": meta.get("sha256"), "n_cells": int(len(embedding)),
-                     "split": "val", "columns": dict(meta.get("columns", {}))})
+                     "split": "val", "columns": dict(meta.get("columns", {})),
+                     **{k: meta[k] for k in ("modality", "row_unit") if k in meta}})
         source = str(checkpoint) if checkpoint else \
             f"{type(pl_module).__name__}@epoch{trainer.current_epoch}"
         entry = input_entry(source, embedding, kind="embedding", role="model", seed=self.seed)

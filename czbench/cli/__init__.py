@@ -16,9 +16,10 @@ from rich.console import Console
 from czbench import __version__
 from czbench.cli.commands import list_assets, report, run
 from czbench.cli.preflight import DEFAULT_DATASET
+from czbench.datasets.modalities import list_modalities
 from czbench.errors import CZBenchError, CZBenchWarning
 
-LISTS = ("datasets", "tasks", "metrics", "baselines")
+LISTS = ("datasets", "tasks", "metrics", "baselines", "modalities")
 
 
 def _csv(value: str) -> list[str]:
@@ -38,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"czbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    lister = sub.add_parser("list", help="list datasets, tasks, metrics or baselines")
+    lister = sub.add_parser("list", help="list datasets, tasks, metrics, baselines or "
+                                         "modalities")
     lister.add_argument("what", choices=LISTS)
 
     run = sub.add_parser("run", help="benchmark embeddings of a dataset on tasks")
@@ -57,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="tasks to run; repeat or comma-separate (default: the core tasks and "
                      "the dataset's registered ones, where its columns allow)")
     run.add_argument("--label-key", help="obs column holding cell types")
+    run.add_argument("--modality", choices=list_modalities(),
+                     help="what the rows of your .h5ad measure (default transcriptomics; "
+                     "morphology: image-based profiles); picks the default tasks and "
+                     "baselines. Registered datasets declare their own")
     run.add_argument("--batch-key", help="obs column holding batches")
     run.add_argument("--seed", type=int, default=None, help="seed of every random choice "
                      "(default 42)")

@@ -32,19 +32,33 @@ def list_assets(what: str, console: Console) -> None:
     if what == "datasets":
         import czbench.datasets as ds
 
-        table = Table("name", "cells", "genes", "columns", "embeddings", "licence",
-                      title="Registered datasets")
+        table = Table("name", "modality", "rows", "features", "columns", "embeddings",
+                      "licence", title="Registered datasets (provenance: czbench/datasets/data/"
+                                       "NAME.md)")
+        table.columns[0].overflow = "fold"  # names are typed back: never cut them
         for name in ds.list():
             info = ds.info(name)
-            table.add_row(name, str(info.n_cells), str(info.n_genes),
-                          ", ".join(info.columns), ", ".join(info.embeddings) or "-",
-                          info.licence)
+            table.add_row(name, info.modality, f"{info.n_cells} {info.rows}s",
+                          str(info.n_genes), ", ".join(info.columns),
+                          ", ".join(info.embeddings) or "-", info.licence)
+    elif what == "modalities":
+        from czbench.datasets.modalities import get_modality, list_modalities
+
+        table = Table("modality", "a row is", "a column is", "counts", "default tasks",
+                      "default baselines", "description", title="Modalities")
+        for name in list_modalities():
+            m = get_modality(name)
+            table.add_row(name, m.row_unit, m.feature_unit, "yes" if m.counts else "no",
+                          ", ".join(m.tasks), ", ".join(f"baseline:{b}" for b in m.baselines),
+                          m.description)
     elif what == "baselines":
         from czbench.run.inputs import all_baselines
 
         table = Table("baseline", "kind", "from", "description", title="Baselines")
         for name, (baseline, origin) in all_baselines().items():
-            table.add_row(f"baseline:{name}", baseline.kind, origin, baseline.description)
+            needs = " (needs raw counts)" if baseline.needs_counts else ""
+            table.add_row(f"baseline:{name}", baseline.kind, origin,
+                          baseline.description + needs)
     else:
         from czbench.tasks import list_tasks, task_class
 
@@ -84,7 +98,7 @@ def run(args: argparse.Namespace, console: Console) -> None:
             label_key=args.label_key, batch_key=args.batch_key, task_options=request.options,
             on_step=on_step, knn_backend=args.knn_backend, device=args.device,
             backed=args.backed, scheduler=args.scheduler, n_workers=args.workers,
-            run_dir=args.run_dir, resume=args.resume)
+            run_dir=args.run_dir, resume=args.resume, modality=args.modality)
     for result, output in zip(results, request.outputs, strict=True):
         result.write_json(output, overwrite=args.overwrite)
         print_result(result.document, console)

@@ -29,14 +29,31 @@ def equal_to_controls(doc: dict) -> dict[str, str]:
             for control, c_values in controls.items() if values == c_values}
 
 
+#: a (task, metric, param names) group with more rows than this per input is only counted
+MAX_SHOWN_ROWS = 12
+
+
+def _per_item_rows(summary: list[dict]) -> dict[tuple, int]:
+    """{(task, metric, param names): rows per input} for groups too long for the table (e.g.
+    one mAP per perturbation)."""
+    counts: dict[tuple, set] = {}
+    for row in summary:
+        if row["params"]:
+            key = (row["task"], row["metric"], frozenset(row["params"]))
+            counts.setdefault(key, set()).add(format_params(row["params"]))
+    return {k: len(v) for k, v in counts.items() if len(v) > MAX_SHOWN_ROWS}
+
+
 def print_result(doc: dict, console: Console) -> None:
     """The results table (non-control embeddings) and, with controls, the aggregates."""
     shown = [e["source"] for e in doc["embeddings"] if e["role"] != "control"]
     shown = list(dict.fromkeys(shown)) or list(dict.fromkeys(e["source"]
                                                             for e in doc["embeddings"]))
     cells: dict[tuple, dict[str, str]] = {}
+    many = _per_item_rows(doc["summary"])
     for row in doc["summary"]:
-        if row["embedding"] in shown:
+        if row["embedding"] in shown and (row["task"], row["metric"],
+                                          frozenset(row["params"])) not in many:
             params = format_params(row["params"])
             cells.setdefault((row["task"], row["metric"], params), {})[row["embedding"]] = \
                 format_value(row)
@@ -47,11 +64,15 @@ def print_result(doc: dict, console: Console) -> None:
         caption.append("\\[control-normalised: 0 = worst control, 1 = best]")
     table = Table("task", "metric", "params", *shown,
                   title=f"czbench {doc['czbench_version']} · {doc['dataset']['name']} · "
-                        f"{doc['dataset']['n_cells']} cells · seed{'s' if several else ''} "
+                        f"{doc['dataset']['n_cells']} {doc['dataset'].get('row_unit', 'cell')}s"
+                        f" · seed{'s' if several else ''} "
                         f"{seeds}", caption=" ".join(caption))
     for (task, metric, params), values in cells.items():
         table.add_row(task, metric, params, *(values.get(e, "-") for e in shown))
     console.print(table)
+    for (task, metric, keys), count in many.items():
+        console.print(f"[dim]{task}/{metric}: {count} rows per {', '.join(sorted(keys))} are "
+                      f"in the results file (not shown)[/dim]")
     for name, control in equal_to_controls(doc).items():
         console.print(f"[dim]{name} has the same values as {control} (a control), so its "
                       f"normalised scores sit at that control's end of the scale "

@@ -24,7 +24,7 @@ import scipy.sparse as sp
 import torch
 from torch.utils.data import DataLoader
 
-from czbench.datasets import STANDARD_COLUMNS, from_anndata, list_datasets, load
+from czbench.datasets import STANDARD_COLUMNS, from_anndata, get_info, list_datasets, load
 from czbench.datasets.counts import counts_location, is_counts, library_target, normalize_rows
 from czbench.errors import InputError
 from czbench.utils.sampling import stratified_split, stratified_subset
@@ -90,6 +90,22 @@ class Collate:
         return batch
 
 
+def _registered_columns(adata: ad.AnnData) -> list[str]:
+    """Obs columns a registered dataset's task options name (e.g. the compound column a
+    Cell Painting plate's tasks read), beyond the standard ones."""
+    meta = adata.uns.get("czbench", {})
+    if not meta.get("registered") or meta.get("name") not in list_datasets():
+        return []
+    found: dict[str, None] = {}
+    for options in get_info(meta["name"]).task_options.values():
+        for value in options.values():
+            for item in (value if isinstance(value, tuple | list) else (value,)):
+                if isinstance(item, str) and item in adata.obs and \
+                        item not in STANDARD_COLUMNS:
+                    found[item] = None
+    return list(found)
+
+
 class AnnDataModule(L.LightningDataModule):
     """Seeded, stratified train/val/test splits of an AnnData as dict batches.
 
@@ -97,12 +113,14 @@ class AnnDataModule(L.LightningDataModule):
         data: registered dataset name, .h5ad path, or AnnData.
         label_key, batch_key, species_key, time_key, condition_key: source obs columns for the
             standard columns (as in :func:`czbench.datasets.load`).
-        obs_keys: standard columns to put in each batch as integer codes (default: the ones the
-            data has among ``cell_type``, ``batch``, ``species``, ``time``, ``condition``;
-            times travel as codes of their distinct values and are decoded back by the callback).
+        obs_keys: obs columns to put in each batch as integer codes (default: the ones the
+            data has among ``cell_type``, ``batch``, ``species``, ``time``, ``condition``, plus
+            the columns a registered dataset's task options read, e.g. ``compound``; times
+            travel as codes of their distinct values and are decoded back by the callback).
         normalize: read the raw counts (:mod:`czbench.datasets.counts`), scale each cell to the
             median total of the cells with counts, then ``log1p`` -- per batch, as many models
-            expect; data that is not counts is refused.
+            expect; data that is not counts (or a modality without counts, e.g. Cell Painting
+            features, which ``x`` carries as given) is refused.
         genes: gene names in the order the model expects; genes the data lacks are zero
             columns (listed in ``missing_genes``).
         split_fractions: (train, val, test) fractions, stratified by ``cell_type``.
@@ -209,14 +227,15 @@ class AnnDataModule(L.LightningDataModule):
             adata = load(data, backed=self.backed, **keys)
         obs = adata.obs
         obs_keys = self.obs_keys_requested if self.obs_keys_requested is not None else \
-            [c for c in STANDARD_COLUMNS if c in obs]
+            [*(c for c in STANDARD_COLUMNS if c in obs), *_registered_columns(adata)]
         for key in obs_keys:
             if key not in obs:
                 raise InputError(f"obs_keys: column '{key}' not in obs; columns are: "
                                  f"{', '.join(map(str, obs.columns))}")
         categories, codes = {}, {}
-        for key in obs_keys:
-            values = pd.Categorical(obs[key].astype(str))
+        for key in obs_keys:  # a missing value (NaN) has code -1 and decodes back to NaN
+            column = obs[key]
+            values = pd.Categorical(column.astype(str).where(column.notna().to_numpy()))
             categories[key] = [str(c) for c in values.categories]
             codes[key] = values.codes.astype(np.int64)
         gene_index, missing = None, []
@@ -229,9 +248,11 @@ class AnnDataModule(L.LightningDataModule):
         layer, target_sum = None, None
         if self.normalize:
             try:
-                layer = counts_location(adata)
+                layer = counts_location(adata, what="normalize")
             except InputError as err:
-                raise InputError(f"normalize: {err}") from None
+                message = str(err)
+                raise InputError(message if message.startswith("normalize:") else
+                                 f"normalize: {message}") from None
             matrix = adata.X if layer is None else adata.layers[layer]
             if not is_counts(matrix[: min(adata.n_obs, 2000)]):
                 where = "X" if layer is None else f"layers['{layer}']"
@@ -300,6 +321,10 @@ class AnnDataModule(L.LightningDataModule):
         return self._loader(list(range(self.adata.n_obs)), shuffle=False)
 
     def obs_frame(self, codes: dict[str, np.ndarray]) -> pd.DataFrame:
-        """Decode integer code columns back to their category names."""
-        return pd.DataFrame({k: np.asarray(self.categories[k])[v] if k in self.categories
-                             else v for k, v in codes.items()})
+        """Decode integer code columns back to their category names (code -1: NaN)."""
+        def decode(key: str, values: np.ndarray) -> Any:
+            names = np.asarray([*self.categories[key], None], dtype=object)
+            return names[np.where(np.asarray(values) < 0, len(names) - 1, values)]
+
+        return pd.DataFrame({k: decode(k, v) if k in self.categories else v
+                             for k, v in codes.items()})

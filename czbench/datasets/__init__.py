@@ -17,6 +17,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from czbench.datasets.modalities import (
+    Modality,
+    get_modality,
+    list_modalities,
+    modality_of,
+    register_modality,
+    row_unit_of,
+    unregister_modality,
+)
 from czbench.datasets.registry import (
     DATA_DIR,
     STANDARD_COLUMNS,
@@ -46,6 +55,8 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'czbench.datasets' has no attribute {name!r}")
 
 
-__all__ = ["DATA_DIR", "STANDARD_COLUMNS", "DatasetInfo", "counts_matrix", "from_anndata",
-           "get_info", "info", "is_counts", "library_target", "list", "list_datasets", "load",
-           "normalize_counts", "register", "standardize_obs", "summary", "unregister"]
+__all__ = ["DATA_DIR", "STANDARD_COLUMNS", "DatasetInfo", "Modality", "counts_matrix",
+           "from_anndata", "get_info", "get_modality", "info", "is_counts", "library_target",
+           "list", "list_datasets", "list_modalities", "load", "modality_of",
+           "normalize_counts", "register", "register_modality", "row_unit_of",
+           "standardize_obs", "summary", "unregister", "unregister_modality"]

@@ -95,7 +95,40 @@ BUILTIN_DATASETS: tuple[DatasetInfo, ...] = (
         source="GitHub Katsevich-Lab/sceptre data/lowmoi_example_data.rda, commit 823bcdae "
                "(GEO GSE153056)",
         citation="Papalexi E et al. (2021) Nat Genet; Barry T et al. (2024) Genome Biol (sceptre)",
-        tasks=("perturbation_expression_prediction",),
+        tasks=("perturbation_expression_prediction", "replicate_retrieval"),
         extra={"control": "non-targeting", "exclude_conditions": ("ambiguous",)},
+        task_options={"replicate_retrieval": {
+            "perturbation_key": "perturbation", "control": "non-targeting",
+            "exclude": ("ambiguous",), "profile_keys": ("grna_top", "bio_rep"),
+            "min_profile_size": 10}},
+    ),
+    DatasetInfo(
+        name="lincs_cellpainting_a549_1plate_cytominereval",
+        description="Cell Painting of A549 cells, one 384-well plate of the LINCS Drug "
+                    "Repurposing Hub screen: 58 compounds x 6 doses and 24 DMSO wells; 454 "
+                    "CellProfiler features per well (median over the well's cells, robust "
+                    "z-scored per plate, feature-selected); MOA labels on 342 wells",
+        file="lincs_cellpainting_a549_1plate_cytominereval.h5ad",
+        sha256="393f04d11be73a598818b84161967a82ee4e5c7acdbe5464bdeca2c022144a1d",
+        n_cells=384, n_genes=454,
+        columns={"cell_type": "cell_type", "condition": "compound"},
+        licence="CC0-1.0 (profiles); MOA/target annotations: Drug Repurposing Hub, research "
+                "use only, no commercial redistribution",
+        source="GitHub cytomining/cytominer-eval example_data/compound/"
+               "SQ00015054_normalized_feature_select.csv.gz, commit 643d3e7f (identical to "
+               "broadinstitute/lincs-cell-painting's LFS object); pert_iname and cell_count "
+               "from broadinstitute/lincs-cell-painting, commit 06187012",
+        citation="Natoli T et al. (2021) LINCS Cell Painting release, Zenodo "
+                 "doi:10.5281/zenodo.5008187; Way GP et al. (2022) Cell Syst; Corsello SM "
+                 "et al. (2017) Nat Med (Drug Repurposing Hub)",
+        counts_layer="",
+        modality="morphology",
+        tasks=("replicate_retrieval", "clustering", "embedding", "label_prediction"),
+        task_options={
+            "replicate_retrieval": {"perturbation_key": "compound", "control": "DMSO"},
+            "clustering": {"missing_labels": "drop"},
+            "embedding": {"missing_labels": "drop"},
+            "label_prediction": {"missing_labels": "drop", "group_key": "compound"},
+        },
     ),
 )

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from czbench.datasets.modalities import refuse_counts
 from czbench.errors import InputError
 
 #: values inspected by :func:`is_counts` (enough to catch scaled or log data)
@@ -34,8 +35,10 @@ def is_counts(matrix: Any) -> bool:
                 and np.all(np.mod(values, 1) == 0))
 
 
-def counts_location(adata: Any, layer: str | None = None) -> str | None:
-    """Where the counts of ``adata`` are: a layer name, or ``None`` for X (see module doc)."""
+def counts_location(adata: Any, layer: str | None = None, *, what: str = "counts") -> str | None:
+    """Where the counts of ``adata`` are: a layer name, or ``None`` for X (see module doc); data
+    of a modality without counts (e.g. morphology) is a one-line error naming ``what``."""
+    refuse_counts(adata, what)
     if layer is not None:
         if layer not in adata.layers:
             raise InputError(f"layer: the dataset has no layer '{layer}'; layers are: "
@@ -59,10 +62,11 @@ def counts_location(adata: Any, layer: str | None = None) -> str | None:
 def counts_matrix(adata: Any, layer: str | None = None, *, what: str = "counts") -> Any:
     """The raw-count matrix of ``adata`` (see module doc), or a one-line InputError naming what
     was found instead. ``what`` names the caller in the error (e.g. ``baseline:pca``)."""
-    if getattr(adata, "isbacked", False) and layer is None and counts_location(adata) is None:
+    if getattr(adata, "isbacked", False) and layer is None and \
+            counts_location(adata, what=what) is None:
         raise InputError(f"{what}: the dataset is open backed (X stays on disk), and this needs "
                          f"its counts in memory; load it without --backed (backed=False)")
-    where = counts_location(adata, layer)
+    where = counts_location(adata, layer, what=what)
     matrix = adata.X if where is None else adata.layers[where]
     if matrix is None:
         raise InputError(f"{what}: the dataset has no expression matrix (X is empty)")

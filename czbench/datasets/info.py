@@ -25,6 +25,12 @@ class DatasetInfo:
         embeddings: shipped ``obsm`` keys worth benchmarking (e.g. ``X_pca``).
         counts_layer: where raw counts live (``None``: ``X``; or a layer name); ``""`` if the
             dataset has no counts.
+        tasks: tasks a default run scores here, beyond its modality's.
+        modality: what the rows measure (:mod:`czbench.datasets.modalities`).
+        row_unit: what one row is (``cell``, ``well``; default: the modality's).
+        task_options: {task: {option: value}}: how the dataset is read by a task (e.g. the
+            replicate-retrieval task's ``perturbation_key`` and ``control``); a run uses them
+            under the user's own options.
     """
 
     name: str
@@ -41,6 +47,16 @@ class DatasetInfo:
     counts_layer: str | None = None
     tasks: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    modality: str = "transcriptomics"
+    row_unit: str | None = None
+    task_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> str:
+        """What one row is (the dataset's ``row_unit``, else its modality's)."""
+        from czbench.datasets.modalities import get_modality
+
+        return self.row_unit or get_modality(self.modality).row_unit
 
     @property
     def external(self) -> bool:
@@ -58,6 +74,7 @@ class DatasetInfo:
         return path if path.is_absolute() else DATA_DIR / path
 
     def summary_row(self) -> dict[str, Any]:
-        return {"name": self.name, "cells": self.n_cells, "genes": self.n_genes,
+        return {"name": self.name, "modality": self.modality, "rows": self.n_cells,
+                "row_unit": self.rows, "features": self.n_genes,
                 "columns": ", ".join(self.columns), "embeddings": ", ".join(self.embeddings),
                 "tasks": ", ".join(self.tasks), "licence": self.licence}

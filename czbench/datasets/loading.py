@@ -8,6 +8,7 @@ from pathlib import Path
 import anndata as ad
 import pandas as pd
 
+from czbench.datasets.modalities import DEFAULT_MODALITY, get_modality
 from czbench.datasets.registry import STANDARD_COLUMNS, DatasetInfo, get_info, list_datasets
 from czbench.errors import CZBenchWarning, InputError
 from czbench.utils.hashing import sha256_array, sha256_file, sha256_parts
@@ -35,7 +36,9 @@ def standardize_obs(adata: ad.AnnData, mapping: dict[str, str],
 
     A different column already named like a standard one is kept as ``<name>_original`` (with a
     warning, except for the standard columns in ``quiet``, whose mapping a dataset's registry
-    entry documents), never overwritten silently. Returns the mapping applied.
+    entry documents), never overwritten silently. Missing values (NaN) are kept: each task
+    refuses them in the columns it reads, or drops those rows when told to
+    (``missing_labels="drop"``). Returns the mapping applied.
     """
     applied = {}
     for standard, source in mapping.items():
@@ -49,9 +52,8 @@ def standardize_obs(adata: ad.AnnData, mapping: dict[str, str],
             raise InputError(f"{key}: column '{source}' not in obs; columns are: "
                              f"{', '.join(map(str, adata.obs.columns))}")
         column = adata.obs[source]
-        missing = int(column.isna().sum())
-        if missing:
-            raise InputError(f"{key}: column '{source}' has {missing} missing values (NaN)")
+        if int(column.notna().sum()) == 0:
+            raise InputError(f"{key}: column '{source}' has only missing values (NaN)")
         if source != standard:
             if standard in adata.obs.columns:
                 kept = f"{standard}_original"
@@ -68,12 +70,14 @@ def standardize_obs(adata: ad.AnnData, mapping: dict[str, str],
 def load(name_or_path: str | Path, *, label_key: str | None = None,
          batch_key: str | None = None, species_key: str | None = None,
          time_key: str | None = None, condition_key: str | None = None,
-         verify: bool = True, backed: bool = False) -> ad.AnnData:
+         verify: bool = True, backed: bool = False, modality: str | None = None) -> ad.AnnData:
     """Load a registered dataset by name, or an .h5ad file by path, with standard obs columns.
 
     The ``*_key`` arguments name the source obs columns to use as ``cell_type``, ``batch``,
     ``species``, ``time`` and ``condition``; for a registered dataset they override its defaults.
-    ``backed=True`` keeps X on disk (rows are read lazily; obs is in memory).
+    ``backed=True`` keeps X on disk (rows are read lazily; obs is in memory). ``modality``
+    (:mod:`czbench.datasets.modalities`) says what a file's rows measure (default
+    ``transcriptomics``); a registered dataset declares its own.
     """
     overrides = {"cell_type": label_key, "batch": batch_key, "species": species_key,
                  "time": time_key, "condition": condition_key}
@@ -93,8 +97,12 @@ def load(name_or_path: str | Path, *, label_key: str | None = None,
         user = {k: v for k, v in overrides.items() if v is not None}
         mapping = {**info.columns, **user}
         quiet = frozenset(k for k in info.columns if k not in user)
+        if modality is not None and modality != info.modality:
+            raise InputError(f"modality: dataset '{name}' is {info.modality} data; got "
+                             f"{modality!r}")
         source = {"name": name, "path": str(path), "sha256": digest, "registered": True,
-                  "counts_layer": info.counts_layer}
+                  "counts_layer": info.counts_layer, "modality": info.modality,
+                  "row_unit": info.rows}
     else:
         path = Path(name).expanduser()
         if path.suffix != ".h5ad" and not path.exists():
@@ -108,8 +116,9 @@ def load(name_or_path: str | Path, *, label_key: str | None = None,
             mapping["cell_type"] = "cell_type"
         if "batch" not in mapping and "batch" in adata.obs.columns:
             mapping["batch"] = "batch"
+        kind = get_modality(modality or DEFAULT_MODALITY)
         source = {"name": path.stem, "path": str(path.resolve()), "sha256": digest,
-                  "registered": False}
+                  "registered": False, "modality": kind.name, "row_unit": kind.row_unit}
     check_cells(adata, name)
     applied = standardize_obs(adata, mapping, quiet)
     adata.uns["czbench"] = {**source, "columns": applied}
@@ -124,10 +133,13 @@ def check_cells(adata: ad.AnnData, name: str) -> None:
 
 def from_anndata(adata: ad.AnnData, *, name: str = "anndata", label_key: str | None = None,
                  batch_key: str | None = None, species_key: str | None = None,
-                 time_key: str | None = None, condition_key: str | None = None) -> ad.AnnData:
-    """Standardise an AnnData already in memory (a copy; the input is not changed)."""
+                 time_key: str | None = None, condition_key: str | None = None,
+                 modality: str | None = None) -> ad.AnnData:
+    """Standardise an AnnData already in memory (a copy; the input is not changed);
+    ``modality`` says what its rows measure (default ``transcriptomics``)."""
     if not isinstance(adata, ad.AnnData):
         raise InputError(f"dataset: expected an AnnData, got {type(adata).__name__}")
+    kind = get_modality(modality or DEFAULT_MODALITY)
     check_cells(adata, name)
     adata = adata.copy()
     mapping = {"cell_type": label_key or ("cell_type" if "cell_type" in adata.obs else None),
@@ -137,7 +149,8 @@ def from_anndata(adata: ad.AnnData, *, name: str = "anndata", label_key: str | N
     digest = sha256_array(adata.X) if adata.X is not None else sha256_parts(
         list(map(str, adata.obs_names)), list(map(str, adata.var_names)))
     adata.uns["czbench"] = {"name": name, "path": None, "sha256": digest,
-                            "registered": False, "columns": applied}
+                            "registered": False, "columns": applied, "modality": kind.name,
+                            "row_unit": kind.row_unit}
     return adata
 
 

@@ -22,6 +22,8 @@ parameters, with the tasks' defaults; ``random_state`` is the seed of the run's
 * ``LabelPredictionBenchmark`` is a classifier: ``fit`` trains the task's classifiers on ``X, y``
   (small classes dropped) and stores the task's cross-validated ``results_``; ``predict``,
   ``predict_proba`` and ``score`` (accuracy) use ``primary_classifier``.
+* ``ReplicateRetrievalBenchmark`` scores profiles ``X`` (Cell Painting wells, pseudo-bulks)
+  by how well each perturbation's replicates (``y``) are retrieved ahead of the controls.
 * ``PerturbationExpressionPredictionBenchmark`` learns the ground truth from counts in ``fit``
   and scores predicted expression in ``score``.
 
@@ -42,6 +44,7 @@ from czbench.estimators.embedding_scores import (
 )
 from czbench.estimators.label_prediction import LabelPredictionBenchmark
 from czbench.estimators.perturbation import PerturbationExpressionPredictionBenchmark
+from czbench.estimators.retrieval import ReplicateRetrievalBenchmark
 from czbench.estimators.sequential import SequentialOrganizationBenchmark
 
 __all__ = [
@@ -53,6 +56,7 @@ __all__ = [
     "InputTypeError",
     "LabelPredictionBenchmark",
     "PerturbationExpressionPredictionBenchmark",
+    "ReplicateRetrievalBenchmark",
     "SequentialOrganizationBenchmark",
     "results_frame",
 ]

@@ -48,7 +48,8 @@ def benchmark(dataset: str | Path | ad.AnnData,
               on_step: Callable[[str, int, int], None] | None = None,
               knn_backend: str = "auto", device: str | None = None, backed: bool = False,
               scheduler: Any = None, n_workers: int | None = None,
-              run_dir: str | Path | None = None, resume: bool = False) -> BenchmarkResult:
+              run_dir: str | Path | None = None, resume: bool = False,
+              modality: str | None = None) -> BenchmarkResult:
     """Run ``tasks`` on each input of ``dataset`` for each seed; every input is checked
     before any work.
 
@@ -78,13 +79,16 @@ def benchmark(dataset: str | Path | ad.AnnData,
             scheduler address, or a ``dask.distributed.Client``; see docs/grid.md.
         run_dir: folder where each finished (task, seed, input) result is written at once;
             with ``resume=True`` a run there continues without recomputing them.
+        modality: what the rows of a user's file or AnnData measure (``transcriptomics``,
+            the default, or ``morphology``...; :mod:`czbench.datasets.modalities`): it picks
+            the default tasks and baselines. Registered datasets declare their own.
     """
     return benchmark_grid([dataset], embeddings, tasks, predictions=predictions, seed=seed,
                           seeds=seeds, controls=controls, label_key=label_key,
                           batch_key=batch_key, task_options=task_options, on_step=on_step,
                           knn_backend=knn_backend, device=device, backed=backed,
                           scheduler=scheduler, n_workers=n_workers, run_dir=run_dir,
-                          resume=resume)[0]
+                          resume=resume, modality=modality)[0]
 
 
 def benchmark_grid(datasets: Sequence[str | Path | ad.AnnData],
@@ -98,8 +102,8 @@ def benchmark_grid(datasets: Sequence[str | Path | ad.AnnData],
                    on_step: Callable[[str, int, int], None] | None = None,
                    knn_backend: str = "auto", device: str | None = None, backed: bool = False,
                    scheduler: Any = None, n_workers: int | None = None,
-                   run_dir: str | Path | None = None,
-                   resume: bool = False) -> list[BenchmarkResult]:
+                   run_dir: str | Path | None = None, resume: bool = False,
+                   modality: str | None = None) -> list[BenchmarkResult]:
     """The grid datasets x seeds x inputs x tasks: one :class:`BenchmarkResult` (one results
     document) per dataset, in order. Arguments as for :func:`benchmark`."""
     seeds = check_seeds(seeds, seed)
@@ -108,7 +112,7 @@ def benchmark_grid(datasets: Sequence[str | Path | ad.AnnData],
         raise InputError("dataset: expected a list of datasets (names, paths or AnnData)")
     plans = [plan_dataset(i, d, embeddings, predictions, tasks, seeds=seeds, context=context,
                           controls=controls, label_key=label_key, batch_key=batch_key,
-                          task_options=task_options, backed=backed)
+                          task_options=task_options, backed=backed, modality=modality)
              for i, d in enumerate(datasets)]
     directory = None
     if run_dir is not None:

@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from czbench import __version__
+from czbench.datasets.modalities import modality_of, row_unit_of
 from czbench.errors import InputError
 from czbench.tasks import MetricResult, Task
 from czbench.utils.checks import check_output_path
@@ -55,11 +56,14 @@ def utc_now() -> str:
 
 
 def dataset_entry(adata: Any, **extra: Any) -> dict[str, Any]:
-    """The ``dataset`` field: name, path, sha256 (recorded at load), cells, genes, columns."""
+    """The ``dataset`` field: name, path, sha256 (recorded at load), rows, features, columns,
+    modality and what a row is (``n_cells``/``n_genes`` count rows and features whatever
+    the modality)."""
     meta = adata.uns.get("czbench", {}) if hasattr(adata, "uns") else {}
     return {"name": meta.get("name"), "path": meta.get("path"), "sha256": meta.get("sha256"),
             "n_cells": int(adata.n_obs), "n_genes": int(adata.n_vars),
-            "columns": dict(meta.get("columns", {})), **extra}
+            "columns": dict(meta.get("columns", {})),
+            "modality": modality_of(adata).name, "row_unit": row_unit_of(adata), **extra}
 
 
 def new_document(*, seeds: Sequence[int], dataset: dict[str, Any], tasks: Sequence[Task],

@@ -17,6 +17,7 @@ from czbench.baselines.controls import CONTROLS
 from czbench.context import RunContext
 from czbench.datasets import from_anndata, get_info, list_datasets, load
 from czbench.datasets.counts import counts_matrix
+from czbench.datasets.modalities import DEFAULT_MODALITY, modality_of
 from czbench.errors import CZBenchError, InputError
 from czbench.run.document import dataset_entry, new_document, validate
 from czbench.run.inputs import Input, collect_inputs, load_values
@@ -34,29 +35,54 @@ class DatasetLoader:
     label_key: str | None = None
     batch_key: str | None = None
     backed: bool = False
+    modality: str | None = None
 
     def load(self) -> ad.AnnData:
-        return prepare_dataset(self.source, self.label_key, self.batch_key, self.backed)
+        return prepare_dataset(self.source, self.label_key, self.batch_key, self.backed,
+                               self.modality)
 
 
 def prepare_dataset(dataset: str | Path | ad.AnnData, label_key: str | None,
-                    batch_key: str | None, backed: bool = False) -> ad.AnnData:
-    """A registered name, an .h5ad path or an AnnData, with czbench's standard obs columns."""
+                    batch_key: str | None, backed: bool = False,
+                    modality: str | None = None) -> ad.AnnData:
+    """A registered name, an .h5ad path or an AnnData, with czbench's standard obs columns
+    and its modality."""
     if isinstance(dataset, ad.AnnData):
-        if "czbench" in dataset.uns and label_key is None and batch_key is None:
+        meta = dataset.uns.get("czbench", {})
+        if meta and label_key is None and batch_key is None and \
+                modality in (None, meta.get("modality", DEFAULT_MODALITY)):
             return dataset
-        return from_anndata(dataset, label_key=label_key, batch_key=batch_key)
+        return from_anndata(dataset, label_key=label_key, batch_key=batch_key,
+                            modality=modality)
     if not isinstance(dataset, str | Path):
         raise InputError(f"dataset: expected a registered name, an .h5ad path or an AnnData, "
                          f"got {type(dataset).__name__}")
-    return load(dataset, label_key=label_key, batch_key=batch_key, backed=backed)
+    return load(dataset, label_key=label_key, batch_key=batch_key, backed=backed,
+                modality=modality)
 
 
 def default_task_names(adata: ad.AnnData) -> tuple[str, ...]:
-    """The core tasks plus those the dataset is registered for."""
+    """The default tasks of the dataset's modality plus those the dataset is registered for."""
     name = adata.uns.get("czbench", {}).get("name")
     extra = get_info(name).tasks if name in list_datasets() else ()
-    return tuple(dict.fromkeys((*CORE_TASKS, *extra)))
+    return tuple(dict.fromkeys((*modality_of(adata).tasks, *extra)))
+
+
+def registered_options(adata: ad.AnnData, tasks: Sequence[str | Task] | None,
+                       user: Mapping[str, Mapping[str, Any]] | None
+                       ) -> dict[str, dict[str, Any]]:
+    """The task options a run uses: a registered dataset's own (how its columns are read,
+    e.g. the control of a screen) for the tasks run by name, under the user's ``user``."""
+    out = {task: dict(options) for task, options in (user or {}).items()}
+    name = adata.uns.get("czbench", {}).get("name")
+    if not (adata.uns.get("czbench", {}).get("registered") and name in list_datasets()):
+        return out
+    named = default_task_names(adata) if tasks is None else \
+        [t for t in ([tasks] if isinstance(tasks, str) else tasks) if isinstance(t, str)]
+    for task, options in get_info(name).task_options.items():
+        if task in named:
+            out[task] = {**options, **out.get(task, {})}
+    return out
 
 
 def make_tasks(tasks: Sequence[str | Task] | None, *,
@@ -95,17 +121,21 @@ def make_tasks(tasks: Sequence[str | Task] | None, *,
 
 
 def default_inputs(adata: ad.AnnData, tasks: Sequence[Task]) -> list[Input]:
-    """What a run scores when the user names nothing: for embedding tasks the PCA baseline
-    (when the dataset has counts) and the dataset's shipped embeddings; for expression tasks
-    the baselines those tasks bring."""
+    """What a run scores when the user names nothing: for embedding tasks the modality's
+    baselines (PCA when the dataset has counts; on morphology the features as given and their
+    PCA) and the dataset's shipped embeddings; for expression tasks the baselines those tasks
+    bring."""
     kinds = {t.input_kind for t in tasks}
     specs: list[str] = []
     if "embedding" in kinds:
-        try:
-            counts_matrix(adata)
-            specs.append("baseline:pca")
-        except CZBenchError:
-            pass
+        modality = modality_of(adata)
+        for baseline in modality.baselines:
+            if modality.counts and baseline == "pca":
+                try:
+                    counts_matrix(adata)
+                except CZBenchError:
+                    continue
+            specs.append(f"baseline:{baseline}")
         name = adata.uns.get("czbench", {}).get("name")
         if name in list_datasets():
             specs += [f"obsm:{key}" for key in get_info(name).embeddings if key in adata.obsm]
@@ -149,9 +179,10 @@ def plan_dataset(index: int, dataset: Any, embeddings: Any, predictions: Any,
                  tasks: Sequence[str | Task] | None, *, seeds: list[int], context: RunContext,
                  controls: bool, label_key: str | None, batch_key: str | None,
                  task_options: Mapping[str, Mapping[str, Any]] | None,
-                 backed: bool = False) -> DatasetPlan:
+                 backed: bool = False, modality: str | None = None) -> DatasetPlan:
     """Load and check one dataset, its tasks and its inputs; lay out its cells."""
-    adata = prepare_dataset(dataset, label_key, batch_key, backed=backed)
+    adata = prepare_dataset(dataset, label_key, batch_key, backed=backed, modality=modality)
+    task_options = registered_options(adata, tasks, task_options)
     instances = make_tasks(tasks, task_options=task_options,
                            available_columns=tuple(adata.obs.columns),
                            defaults=default_task_names(adata))
@@ -182,7 +213,8 @@ def plan_dataset(index: int, dataset: Any, embeddings: Any, predictions: Any,
     on_disk = isinstance(dataset, str | Path)
     plan = DatasetPlan(
         index=index, key=str(dataset) if on_disk else f"anndata#{index}", adata=adata,
-        loader=DatasetLoader(str(dataset), label_key, batch_key, backed) if on_disk else None,
+        loader=DatasetLoader(str(dataset), label_key, batch_key, backed, modality)
+        if on_disk else None,
         tasks=instances, inputs=inputs, input_tasks=input_tasks, seeds=seeds, context=context,
         document=document, manifest={})
     hashes = _check_inputs(plan)  # read files and compute baselines before the tasks' own work

@@ -65,6 +65,11 @@ class TaskRun:
     warnings: list[str] = field(default_factory=list)
 
 
+#: what a task with a ``missing_labels`` option does with rows whose label is missing (NaN):
+#: ``error`` (a one-line error naming the column) or ``drop`` (score the labelled rows only;
+#: the count dropped is recorded with the run)
+MISSING_LABELS = ("error", "drop")
+
 #: a category column with more distinct values than max(MAX_CATEGORIES, MAX_CATEGORY_FRACTION x
 #: cells) gets a warning: it looks continuous (an id, a score), not like cell types or batches
 MAX_CATEGORIES = 50
@@ -123,7 +128,8 @@ class Task(ABC):
     @property
     def required_columns(self) -> list[str]:
         """The obs columns this task reads, as configured."""
-        return [getattr(self, option) for option in self.column_options]
+        return [getattr(self, option) for option in self.column_options
+                if getattr(self, option) is not None]
 
     @property
     def knn_k(self) -> int:
@@ -171,11 +177,40 @@ class Task(ABC):
                 raise InputError(
                     f"{option}: task '{self.name}' needs obs column '{column}', which is missing;"
                     f" columns are: {', '.join(map(str, obs.columns)) or '(none)'}")
+        rows = self.labelled_rows(obs)
+        if rows is not None:
+            if len(rows) < 2:
+                raise InputError(f"{self.name}: {len(rows)} rows have every label the task "
+                                 f"reads ({', '.join(self._label_columns(obs))}); expected "
+                                 f"at least 2")
+            obs = obs.iloc[rows]
+        for option in self.column_options:
+            column = getattr(self, option)
+            if column is None:
+                continue
             missing = int(obs[column].isna().sum())
             if missing:
-                raise InputError(f"{option}: obs column '{column}' has {missing} missing values")
+                hint = " (task option missing_labels=drop scores the other rows)" \
+                    if hasattr(self, "missing_labels") else ""
+                raise InputError(f"{option}: obs column '{column}' has {missing} missing "
+                                 f"values{hint}")
             if option in self.category_options:
                 check_categories(obs[column], f"{option}: obs column '{column}'", self.name)
+
+    def _label_columns(self, obs: pd.DataFrame) -> list[str]:
+        """The category columns the task reads that ``obs`` has."""
+        names = dict.fromkeys(getattr(self, o) for o in (*self.column_options,
+                                                         *self.category_options)
+                              if hasattr(self, o))
+        return [c for c in names if isinstance(c, str) and c in obs.columns]
+
+    def labelled_rows(self, obs: pd.DataFrame) -> np.ndarray | None:
+        """With ``missing_labels="drop"``, the positions of the rows whose every label the task
+        reads is present; None when every row is scored."""
+        if getattr(self, "missing_labels", "error") != "drop":
+            return None
+        keep = obs[self._label_columns(obs)].notna().all(axis=1).to_numpy()
+        return None if keep.all() else np.flatnonzero(keep)
 
     @classmethod
     def check_metric_choice(cls, metrics: Any) -> tuple[str, ...] | None:
@@ -214,8 +249,15 @@ class Task(ABC):
         neighbours; it is computed here otherwise."""
         context = as_context(context)
         values = self._prepare_values(values)
+        n_given = int(values.shape[0])
+        self.check_inputs(obs, n_given)
+        rows = self.labelled_rows(obs)
+        if rows is not None:  # missing_labels="drop": score the labelled rows only
+            index = torch.as_tensor(rows, device=values.device) \
+                if isinstance(values, torch.Tensor) else rows
+            values, obs, knn = values[index], obs.iloc[rows], None
+            check_embedding(values, f"embedding (task '{self.name}', labelled rows)")
         n = values.shape[0]
-        self.check_inputs(obs, n)
         if self.knn_k > n:
             warnings.warn(f"{self.name}: needs {self.knn_k} neighbours per cell but the input "
                           f"has {n} cells; every cell's neighbourhood is all {n} cells",
@@ -223,7 +265,10 @@ class Task(ABC):
         if self.knn_k and (knn is None or knn.k < min(self.knn_k, n)):
             knn = knn_graph(values, self.knn_k, backend=context.knn_backend, seed=context.seed,
                             device=context.device)
-        return self._run(values, obs, knn, context)
+        run = self._run(values, obs, knn, context)
+        if rows is not None:
+            run.resolved["n_rows_missing_labels"] = n_given - int(len(rows))
+        return run
 
     def _prepare_values(self, values: Any) -> Any:
         """Validate an embedding -- 2-D, real, finite, at least 2 cells, not constant -- and

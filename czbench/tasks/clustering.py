@@ -14,9 +14,9 @@ from czbench.context import RunContext
 from czbench.graph import fuzzy_connectivities, leiden
 from czbench.metrics.clustering_agreement import adjusted_rand_index, normalized_mutual_info
 from czbench.neighbors import KNNGraph, refine_distances
-from czbench.tasks.base import MetricSpec, Task, TaskRun
+from czbench.tasks.base import MISSING_LABELS, MetricSpec, Task, TaskRun
 from czbench.tasks.classification import check_count
-from czbench.utils.checks import check_bool, check_number
+from czbench.utils.checks import check_bool, check_choice, check_number
 
 #: the scIB-style sweep: 10 resolutions from 0.2 to 2.0
 SWEEP_RESOLUTIONS = tuple(round(0.2 * i, 1) for i in range(1, 11))
@@ -41,8 +41,9 @@ class ClusteringTask(Task):
 
     def __init__(self, *, label_key: str = "cell_type", n_neighbors: int = 15,
                  resolution: float = 1.0, n_iterations: int = 2,
-                 resolution_sweep: bool = False) -> None:
+                 resolution_sweep: bool = False, missing_labels: str = "error") -> None:
         super().__init__(label_key=label_key)
+        self.missing_labels = check_choice(missing_labels, "missing_labels", MISSING_LABELS)
         self.n_neighbors = check_count(n_neighbors, "n_neighbors", 2)
         self.resolution = check_number(resolution, "resolution", 0.0, open_minimum=True)
         self.n_iterations = check_count(n_iterations, "n_iterations", 1)

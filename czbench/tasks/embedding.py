@@ -15,8 +15,8 @@ from czbench.metrics.isolated_labels import isolated_labels_from_samples
 from czbench.metrics.lisi import LISI_K, clisi_knn
 from czbench.metrics.silhouette import silhouette_samples
 from czbench.neighbors import KNNGraph, knn_graph
-from czbench.tasks.base import MetricSpec, Task, TaskRun
-from czbench.utils.checks import check_text
+from czbench.tasks.base import MISSING_LABELS, MetricSpec, Task, TaskRun
+from czbench.utils.checks import check_choice, check_text
 
 
 class EmbeddingTask(Task):
@@ -35,10 +35,11 @@ class EmbeddingTask(Task):
     )
 
     def __init__(self, *, label_key: str = "cell_type", batch_key: str | None = "batch",
-                 metrics: Any = None) -> None:
+                 metrics: Any = None, missing_labels: str = "error") -> None:
         super().__init__(label_key=label_key)
         self.batch_key = check_text(batch_key, "batch_key", allow_none=True)
         self.metrics = self.check_metric_choice(metrics)
+        self.missing_labels = check_choice(missing_labels, "missing_labels", MISSING_LABELS)
 
     @property
     def knn_k(self) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from czbench.datasets.modalities import TRANSCRIPTOMICS
 from czbench.errors import InputError
 
 if TYPE_CHECKING:
@@ -30,8 +31,9 @@ BUILTIN_TASKS = {
         "czbench.tasks.perturbation.task:PerturbationExpressionPredictionTask",
     "replicate_retrieval": "czbench.tasks.replicate_retrieval:ReplicateRetrievalTask",
 }
-#: the tasks a run on a dataset without registered tasks uses (where its columns allow)
-CORE_TASKS = ("clustering", "embedding", "label_prediction", "batch_integration")
+#: the tasks a run on a transcriptomics dataset scores by default (where its columns allow);
+#: each modality lists its own (:mod:`czbench.datasets.modalities`)
+CORE_TASKS = TRANSCRIPTOMICS.tasks
 
 _REGISTRY: dict[str, type[Task] | str] = dict(BUILTIN_TASKS)
 

@@ -25,5 +25,5 @@ def ortholog_pca_baseline(adata: Any, seed: int, *, species_key: str = "species"
 
 
 ORTHOLOG_PCA = Baseline("ortholog_pca", lambda adata, seed, **o: ortholog_pca_baseline(
-    adata, seed, **o), kind="embedding", options=("species_key",),
+    adata, seed, **o), kind="embedding", options=("species_key",), needs_counts=True,
     description="PCA of stacked species on their shared 1:1 ortholog genes")

@@ -85,13 +85,13 @@ def baseline_mean_effect(adata: Any, *, condition_key: str = "condition",
 
 _OPTIONS = ("condition_key", "control", "exclude_conditions", "layer")
 OBSERVED = Baseline("observed", lambda adata, seed, **o: baseline_observed(adata, **o),
-                    kind="expression", options=_OPTIONS,
+                    kind="expression", options=_OPTIONS, needs_counts=True,
                     description="the dataset's own normalized counts (upper bound)")
 NO_CHANGE = Baseline("no_change", lambda adata, seed, **o: baseline_no_change(adata, **o),
-                     kind="expression", options=_OPTIONS,
+                     kind="expression", options=_OPTIONS, needs_counts=True,
                      description="every cell = mean control profile")
 MEAN_EFFECT = Baseline("mean_effect", lambda adata, seed, **o: baseline_mean_effect(adata, **o),
-                       kind="expression", options=_OPTIONS,
+                       kind="expression", options=_OPTIONS, needs_counts=True,
                        description="control mean x mean effect of the other perturbations")
 #: the baselines by name, each ``f(adata, **options) -> ndarray`` of the dataset's shape
 BASELINES = {"observed": baseline_observed, "no_change": baseline_no_change,
