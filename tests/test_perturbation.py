@@ -495,18 +495,22 @@ def test_real_dataset_baseline_order(real):
 
 def test_benchmark_defaults_to_the_task_expression_baselines(real):
     """Regression: a run of the perturbation dataset with no inputs named scores the task's own
-    expression baselines, recorded as expression inputs; an embedding given to the perturbation
-    task alone is a one-line error before any work."""
+    expression baselines, recorded as expression inputs (and, for the dataset's registered
+    replicate-retrieval task, the PCA embedding); an embedding given to the perturbation task
+    alone is a one-line error before any work."""
     import czbench
 
     adata, task = real
     result = czbench.benchmark(REAL)
     frame = result.to_frame()
     baselines = ["baseline:observed", "baseline:mean_effect", "baseline:no_change"]
-    assert list(frame["embedding"].unique()) == baselines
-    assert set(frame["task"]) == {NAME}
+    assert list(frame["embedding"].unique()) == ["baseline:pca", *baselines]
+    assert set(frame["task"]) == {NAME, "replicate_retrieval"}
+    assert set(frame[frame["task"] == "replicate_retrieval"]["embedding"]) == {"baseline:pca"}
+    frame = frame[frame["task"] == NAME]
     assert len(frame) == 3 * (len(task.evaluated_) + 2)
-    entries = result.document["embeddings"]
+    entries = result.document["embeddings"][1:]
+    assert result.document["embeddings"][0]["kind"] == "embedding"
     assert [e["source"] for e in entries] == baselines
     for entry in entries:
         assert entry["kind"] == "expression"

@@ -93,7 +93,8 @@ def test_options_come_from_the_signature_not_from_run_time_state(mixture):
     assert run.resolved == {"n_cells": 300, "n_classes": 4}
     assert task.options() == before
     assert set(before) == {"label_key", "n_folds", "min_class_size", "classifiers",
-                           "max_cells"}  # n_jobs never changes a number: not recorded
+                           "max_cells", "group_key", "missing_labels"}  # n_jobs never
+    # changes a number: not recorded
 
 
 def test_label_prediction_subsamples_before_dropping_small_classes():

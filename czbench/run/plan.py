@@ -191,6 +191,9 @@ def plan_dataset(index: int, dataset: Any, embeddings: Any, predictions: Any,
     given = embeddings is not None or predictions is not None
     inputs = collect_inputs(embeddings, predictions) if given else \
         default_inputs(adata, instances)
+    if tasks is None and given:  # default tasks: those the inputs given feed
+        fed = [t for t in instances if any(i.kind == t.input_kind for i in inputs)]
+        instances = fed or instances
     if controls:
         if not any(t.input_kind == "embedding" for t in instances):
             raise InputError("controls: control embeddings need a task that scores embeddings")
