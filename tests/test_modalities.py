@@ -63,7 +63,8 @@ def test_the_plate_is_registered_as_morphology_with_both_licences(plate):
 def test_list_commands_show_modality_rows_and_licence(capsys):
     assert main(["list", "datasets"]) == 0
     out = capsys.readouterr().out
-    assert "lincs_cellpainting" in out and "morphology" in out and "384 wells" in out and "CC0" in out
+    for needle in ("lincs_cellpainting", "morphology", "384 wells", "CC0"):
+        assert needle in out, needle
     assert main(["list", "modalities"]) == 0
     out = capsys.readouterr().out
     assert "transcriptomics" in out and "image feature" in out
@@ -273,3 +274,19 @@ def test_callback_through_the_datamodule_on_the_features(plate, tmp_path):
     for name, value in expected.items():
         assert got[name] == pytest.approx(value, abs=1e-5), name
     assert callback.document_["dataset"]["modality"] == "morphology"
+
+
+def test_the_add_a_modality_code_in_the_docs_runs(capsys):
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "modalities.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) == 2
+    try:
+        for block in blocks:
+            exec(compile(block, "docs/modalities.md", "exec"), {})
+    finally:
+        ds.unregister_modality("spatial")
+    out = capsys.readouterr().out
+    assert "spatial spot" in out and "clustering" in out
