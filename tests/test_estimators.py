@@ -406,6 +406,7 @@ def test_package_exports():
         "BatchIntegrationBenchmark", "ClusteringBenchmark", "CrossSpeciesIntegrationBenchmark",
         "CrossSpeciesLabelPredictionBenchmark", "EmbeddingBenchmark", "InputTypeError",
         "LabelPredictionBenchmark", "PerturbationExpressionPredictionBenchmark",
+        "ReplicateRetrievalBenchmark",
         "SequentialOrganizationBenchmark", "results_frame"])
     for name in czbench.estimators.__all__:
         assert getattr(czbench.estimators, name).__module__.startswith("czbench.estimators.")
