@@ -263,7 +263,7 @@ RANKS = {
     "czbench.errors": 0, "czbench.context": 0, "czbench.utils": 0,
     "czbench.neighbors": 1, "czbench.graph": 1,
     "czbench.metrics": 2, "czbench.datasets": 2, "czbench.baselines": 2,
-    "czbench.tasks": 3,
+    "czbench.tasks": 3, "czbench.models": 3,
     "czbench.run": 4,
     "czbench.cli": 5, "czbench.callbacks": 5, "czbench.datamodules": 5,
     "czbench.estimators": 5, "czbench.report": 5, "czbench.runner": 5,

@@ -19,7 +19,7 @@ from czbench.cli.preflight import DEFAULT_DATASET
 from czbench.datasets.modalities import list_modalities
 from czbench.errors import CZBenchError, CZBenchWarning
 
-LISTS = ("datasets", "tasks", "metrics", "baselines", "modalities")
+LISTS = ("datasets", "tasks", "metrics", "baselines", "modalities", "models")
 
 
 def _csv(value: str) -> list[str]:
@@ -39,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"czbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    lister = sub.add_parser("list", help="list datasets, tasks, metrics, baselines or "
-                                         "modalities")
+    lister = sub.add_parser("list", help="list datasets, tasks, metrics, baselines, "
+                                         "modalities or models")
     lister.add_argument("what", choices=LISTS)
 
     run = sub.add_parser("run", help="benchmark embeddings of a dataset on tasks")
@@ -51,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
                      metavar="[NAME=]SPEC", help="obsm:KEY | FILE.npy | baseline:NAME, "
                      "optionally named (scvi=obsm:X_scVI); repeat or comma-separate for several "
                      "(default: the PCA baseline and the dataset's shipped embeddings)")
+    run.add_argument("--model", action="append", default=None, metavar="NAME|mlflow:URI",
+                     help="a model czbench runs to get an embedding: a registered name "
+                     "(harmony, scvi, scanorama, combat; czbench list models) or an MLflow "
+                     "package (mlflow:PATH_OR_URI); repeatable, mixed freely with --embedding")
+    run.add_argument("--no-cache", action="store_true",
+                     help="recompute model outputs instead of reading the cache "
+                     "($CZBENCH_CACHE)")
     run.add_argument("--prediction", action="append", type=_csv, default=None,
                      metavar="[NAME=]FILE", help="an expression prediction (FILE.h5ad with "
                      "cell and gene names, or FILE.npy of the dataset's shape) for tasks that "

@@ -51,6 +51,22 @@ def list_assets(what: str, console: Console) -> None:
             table.add_row(name, m.row_unit, m.feature_unit, "yes" if m.counts else "no",
                           ", ".join(m.tasks), ", ".join(f"baseline:{b}" for b in m.baselines),
                           m.description)
+    elif what == "models":
+        from czbench.models import list_models
+        from czbench.models.registry import model_factory
+
+        table = Table("model", "needs", "seeded", "description",
+                      title="Models (also mlflow:PATH_OR_URI packages)")
+        for name in list_models():
+            try:
+                cls = model_factory(name)
+            except ImportError:  # a plugin whose module cannot be imported
+                table.add_row(name, "-", "-", "(cannot be imported)")
+                continue
+            extra = getattr(cls, "extra", None)
+            table.add_row(name, f"czbench[{extra}]" if extra else "-",
+                          "yes" if getattr(cls, "seeded", True) else "no",
+                          getattr(cls, "description", ""))
     elif what == "baselines":
         from czbench.run.inputs import all_baselines
 
@@ -98,7 +114,8 @@ def run(args: argparse.Namespace, console: Console) -> None:
             label_key=args.label_key, batch_key=args.batch_key, task_options=request.options,
             on_step=on_step, knn_backend=args.knn_backend, device=args.device,
             backed=args.backed, scheduler=args.scheduler, n_workers=args.workers,
-            run_dir=args.run_dir, resume=args.resume, modality=args.modality)
+            run_dir=args.run_dir, resume=args.resume, modality=args.modality,
+            use_cache=not args.no_cache)
     for result, output in zip(results, request.outputs, strict=True):
         result.write_json(output, overwrite=args.overwrite)
         print_result(result.document, console)

@@ -98,6 +98,31 @@ def named_specs(items: list[str] | None, field: str) -> dict[str, str] | None:
     return out
 
 
+def with_model_specs(embeddings: dict[str, str] | None,
+                     models: list[str] | None) -> dict[str, str] | None:
+    """``--model`` values added to the embeddings: a registered name (``harmony``) becomes
+    ``model:harmony``, ``mlflow:URI`` stays; other specs (``baseline:pca``) are embeddings."""
+    from czbench.models.registry import MODEL_PREFIXES, check_model_spec
+
+    if not models:
+        return embeddings
+    out = dict(embeddings or {})
+    for value in models:
+        value = value.strip()
+        if not value:
+            raise InputError("model: expected NAME or mlflow:PATH_OR_URI, got an empty value")
+        if value.startswith(MODEL_PREFIXES) or ":" not in value and "/" not in value \
+                and not value.endswith(".npy"):
+            spec = check_model_spec(value)
+        else:
+            check_spec(value, "embedding")
+            spec = value
+        if spec in out:
+            raise InputError(f"model: '{spec}' is given twice; each input is scored once")
+        out[spec] = spec
+    return out
+
+
 def check_spec(spec: str, field: str) -> None:
     """A file spec must be an existing file of the right kind; prefixes are checked later."""
     if spec.startswith(SPEC_PREFIXES):
@@ -177,6 +202,7 @@ def check_run(args: argparse.Namespace) -> RunRequest:
     for group, field in ((embeddings, "embedding"), (predictions, "prediction")):
         for spec in (group or {}).values():
             check_spec(spec, field)
+    embeddings = with_model_specs(embeddings, getattr(args, "model", None))
     tasks = flat(args.task)
     known = list_tasks()
     for task in tasks or []:

@@ -49,7 +49,8 @@ def benchmark(dataset: str | Path | ad.AnnData,
               knn_backend: str = "auto", device: str | None = None, backed: bool = False,
               scheduler: Any = None, n_workers: int | None = None,
               run_dir: str | Path | None = None, resume: bool = False,
-              modality: str | None = None) -> BenchmarkResult:
+              modality: str | None = None, models: Sequence[Any] | None = None,
+              use_cache: bool = True) -> BenchmarkResult:
     """Run ``tasks`` on each input of ``dataset`` for each seed; every input is checked
     before any work.
 
@@ -82,13 +83,41 @@ def benchmark(dataset: str | Path | ad.AnnData,
         modality: what the rows of a user's file or AnnData measure (``transcriptomics``,
             the default, or ``morphology``...; :mod:`czbench.datasets.modalities`): it picks
             the default tasks and baselines. Registered datasets declare their own.
+        models: models czbench runs to get embeddings, scored next to ``embeddings``:
+            registered names (``harmony``, ``scvi``...), ``mlflow:PATH_OR_URI`` packages or
+            :class:`czbench.models.Model` instances (:mod:`czbench.models`).
+        use_cache: read and write model outputs in the cache (``$CZBENCH_CACHE``), keyed by
+            (model identity, dataset sha256, seed).
     """
     return benchmark_grid([dataset], embeddings, tasks, predictions=predictions, seed=seed,
                           seeds=seeds, controls=controls, label_key=label_key,
                           batch_key=batch_key, task_options=task_options, on_step=on_step,
                           knn_backend=knn_backend, device=device, backed=backed,
                           scheduler=scheduler, n_workers=n_workers, run_dir=run_dir,
-                          resume=resume, modality=modality)[0]
+                          resume=resume, modality=modality, models=models,
+                          use_cache=use_cache)[0]
+
+
+def with_models(embeddings: Any, models: Sequence[Any] | None) -> Any:
+    """The inputs to score: ``embeddings`` plus the ``models`` (names become ``model:NAME``
+    specs; ``mlflow:``, ``baseline:`` and other specs and Model instances stay as given)."""
+    if models is None:
+        return embeddings
+    if isinstance(models, str) or not isinstance(models, Sequence):
+        raise InputError(f"models: expected a list of names, mlflow:URI specs or Model "
+                         f"instances, got {type(models).__name__}")
+    specs = [m if not isinstance(m, str) or ":" in m else f"model:{m}" for m in models]
+    if embeddings is None:
+        return specs
+    if isinstance(embeddings, Mapping):
+        clash = [s for s in specs if isinstance(s, str) and s in embeddings]
+        if clash:
+            raise InputError(f"models: '{clash[0]}' is also a key of embeddings")
+        return {**embeddings, **{(s if isinstance(s, str) else f"model:{s.name}"): s
+                                 for s in specs}}
+    if isinstance(embeddings, str | Path) or not isinstance(embeddings, Sequence):
+        return embeddings  # collect_inputs reports it
+    return [*embeddings, *specs]
 
 
 def benchmark_grid(datasets: Sequence[str | Path | ad.AnnData],
@@ -103,16 +132,19 @@ def benchmark_grid(datasets: Sequence[str | Path | ad.AnnData],
                    knn_backend: str = "auto", device: str | None = None, backed: bool = False,
                    scheduler: Any = None, n_workers: int | None = None,
                    run_dir: str | Path | None = None, resume: bool = False,
-                   modality: str | None = None) -> list[BenchmarkResult]:
+                   modality: str | None = None, models: Sequence[Any] | None = None,
+                   use_cache: bool = True) -> list[BenchmarkResult]:
     """The grid datasets x seeds x inputs x tasks: one :class:`BenchmarkResult` (one results
     document) per dataset, in order. Arguments as for :func:`benchmark`."""
     seeds = check_seeds(seeds, seed)
     context = RunContext(seed=seeds[0], knn_backend=knn_backend, device=device)
     if isinstance(datasets, str | Path | ad.AnnData) or not datasets:
         raise InputError("dataset: expected a list of datasets (names, paths or AnnData)")
+    embeddings = with_models(embeddings, models)
     plans = [plan_dataset(i, d, embeddings, predictions, tasks, seeds=seeds, context=context,
                           controls=controls, label_key=label_key, batch_key=batch_key,
-                          task_options=task_options, backed=backed, modality=modality)
+                          task_options=task_options, backed=backed, modality=modality,
+                          use_cache=use_cache)
              for i, d in enumerate(datasets)]
     directory = None
     if run_dir is not None:

@@ -87,9 +87,15 @@ def score_cell(job: CellJob, dataset: Any, cell: Cell, done: Sequence[str] = (),
     known = item.sha256 if item.values is not None else None  # Dask re-reads files: rehash
     entry = input_entry(item.id, values, kind=item.kind, role=item.role, seed=cell.seed,
                         sha256=known)
+    if item.model is not None:  # identity, embedding time, cache hit
+        seconds, hit = item.model_runs.get(cell.seed, (0.0, True))
+        entry["model"] = {**item.model_entry(), "cached": bool(hit)}
+        entry["timings_s"]["model"] = round(float(seconds), 4)
     if done and record_dir is not None:
         check_same_input(Path(record_dir), done[0], entry)
-    saved = {k: entry[k] for k in ("kind", "role", "shape", "sha256")}
+    saved = {k: entry[k] for k in ("kind", "role", "shape", "sha256", "model") if k in entry}
+    if "model" in entry:
+        saved["model_seconds"] = entry["timings_s"]["model"]
 
     def on_record(record: dict[str, Any]) -> None:
         record.update(dataset=job.dataset_key, seed=cell.seed, source=cell.source,
@@ -217,5 +223,8 @@ def assemble(plan: DatasetPlan, found: dict[Cell, dict[str, dict[str, Any]]]
         entry = {"source": cell.source, "kind": saved["kind"], "role": saved["role"],
                  "seed": cell.seed, "shape": saved["shape"], "sha256": saved["sha256"],
                  "timings_s": {}, "resolved": {}, "warnings": []}
+        if "model" in saved:
+            entry["model"] = saved["model"]
+            entry["timings_s"]["model"] = saved["model_seconds"]
         out += add_records(plan.document, entry, records)
     return out

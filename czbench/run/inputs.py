@@ -5,11 +5,14 @@
   the unnamed in-memory inputs. Two inputs with one id are a one-line error before any work.
 * **kind**: ``embedding`` (cells x dims) or ``expression`` (a cells x genes prediction). Only
   tasks whose ``input_kind`` matches score an input, and a baseline declares its own kind.
-* **role**: ``model``, ``baseline`` or ``control``.
+* **role**: ``model``, ``baseline`` or ``control``. A model czbench runs itself
+  (``model:NAME``, ``mlflow:URI``, a :class:`czbench.models.Model`) is an embedding input with
+  role ``model`` whose values come from the model's (cached) output at each seed.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +27,11 @@ import torch
 from czbench.baselines import get_baseline, list_baselines
 from czbench.baselines.base import Baseline
 from czbench.errors import InputError
+from czbench.models import MODEL_PREFIXES, check_model_spec, get_model
+from czbench.models.cache import cached_embedding
 from czbench.tasks import list_tasks, task_class
 from czbench.utils.arrays import check_embedding
+from czbench.utils.params import jsonable
 
 KINDS = ("embedding", "expression")
 #: id prefixes that mean a baseline or a control; users' names may not take them
@@ -47,11 +53,24 @@ class Input:
     options: dict[str, Any] = field(default_factory=dict)
     #: sha256 of ``values``, computed once while planning
     sha256: str | None = None
+    #: a model run by czbench (``model:NAME``, ``mlflow:URI`` or a Model instance)
+    model: Any = field(default=None, repr=False)
+    #: models: read and write the output cache
+    use_cache: bool = True
+    #: models: per seed, (seconds spent embedding, whether the output came from the cache)
+    model_runs: dict[int, tuple[float, bool]] = field(default_factory=dict)
 
     @property
     def seeded(self) -> bool:
-        """Recomputed for every seed (baselines, controls)."""
-        return self.role in ("baseline", "control")
+        """Recomputed for every seed (baselines, controls, models; a model that is not seeded
+        is read back from the cache)."""
+        return self.role in ("baseline", "control") or self.model is not None
+
+    def model_entry(self) -> dict[str, Any] | None:
+        """The ``model`` field of the results file: the model's identity."""
+        if self.model is None:
+            return None
+        return jsonable(self.model.identity())
 
 
 def find_baseline(name: str) -> Baseline:
@@ -73,6 +92,12 @@ def all_baselines() -> dict[str, tuple[Baseline, str]]:
         for baseline in task_class(task).baselines:
             out.setdefault(baseline.name, (baseline, f"task {task}"))
     return out
+
+
+def _is_model(value: Any) -> bool:
+    from czbench.models.base import Model
+
+    return isinstance(value, Model)
 
 
 def _in_memory_kind(values: Any) -> str:
@@ -98,6 +123,12 @@ def _spec_input(spec: str, name: str | None, forced: str | None) -> Input:
     if spec.startswith("control:"):
         raise InputError(f"embedding: controls are added with controls=True (--controls), "
                          f"not as {spec!r}")
+    if spec.startswith(MODEL_PREFIXES):
+        if forced is not None:
+            raise InputError(f"prediction: {spec} is a model that gives an embedding, not an "
+                             f"expression prediction")
+        spec = check_model_spec(spec)
+        return Input(name or spec, "embedding", "model", spec, model=get_model(spec))
     if spec.startswith("obsm:"):
         return Input(ident, forced or "embedding", "model", spec)
     path = Path(spec)
@@ -135,6 +166,10 @@ def collect_inputs(embeddings: Any, predictions: Any = None) -> list[Input]:
             if isinstance(value, str | Path):
                 out.append(_spec_input(str(value), name, forced))
                 continue
+            if forced is None and _is_model(value):
+                out.append(Input(name or f"model:{value.name}", "embedding", "model",
+                                 model=value))
+                continue
             kind = forced or _in_memory_kind(value)
             if name is None:
                 name = f"array:{unnamed}"
@@ -153,7 +188,7 @@ def load_values(item: Input, adata: ad.AnnData, seed: int) -> Any:
     """The matrix of ``item`` for ``adata`` (baselines computed with ``seed``), checked."""
     if item.values is not None:
         values = item.values
-    elif item.spec is None:
+    elif item.spec is None and item.model is None:
         raise InputError(f"embedding: {item.id} has no values")
     elif item.spec.startswith("obsm:"):
         key = item.spec[5:]
@@ -161,6 +196,10 @@ def load_values(item: Input, adata: ad.AnnData, seed: int) -> Any:
             raise InputError(f"embedding: obsm key '{key}' not found; obsm has: "
                              f"{', '.join(adata.obsm) or '(nothing)'}")
         values = adata.obsm[key]
+    elif item.model is not None:
+        start = time.perf_counter()
+        values, hit = cached_embedding(item.model, adata, seed, use_cache=item.use_cache)
+        item.model_runs[int(seed)] = (time.perf_counter() - start, hit)
     elif item.spec.startswith("baseline:"):
         values = find_baseline(item.spec[9:])(adata, seed, **item.options)
     else:

@@ -179,7 +179,8 @@ def plan_dataset(index: int, dataset: Any, embeddings: Any, predictions: Any,
                  tasks: Sequence[str | Task] | None, *, seeds: list[int], context: RunContext,
                  controls: bool, label_key: str | None, batch_key: str | None,
                  task_options: Mapping[str, Mapping[str, Any]] | None,
-                 backed: bool = False, modality: str | None = None) -> DatasetPlan:
+                 backed: bool = False, modality: str | None = None,
+                 use_cache: bool = True) -> DatasetPlan:
     """Load and check one dataset, its tasks and its inputs; lay out its cells."""
     adata = prepare_dataset(dataset, label_key, batch_key, backed=backed, modality=modality)
     task_options = registered_options(adata, tasks, task_options)
@@ -191,6 +192,8 @@ def plan_dataset(index: int, dataset: Any, embeddings: Any, predictions: Any,
     given = embeddings is not None or predictions is not None
     inputs = collect_inputs(embeddings, predictions) if given else \
         default_inputs(adata, instances)
+    for item in inputs:
+        item.use_cache = use_cache
     if tasks is None and given:  # default tasks: those the inputs given feed
         fed = [t for t in instances if any(i.kind == t.input_kind for i in inputs)]
         instances = fed or instances

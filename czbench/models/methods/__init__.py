@@ -1,0 +1,1 @@
+"""Reference integration methods as models (extra ``czbench[methods]``)."""

@@ -1,0 +1,141 @@
+"""``mlflow:PATH_OR_URI``: a model packaged as an MLflow pyfunc, run in the current environment.
+
+The package follows the template of CZI's model packaging for the Virtual Cells Platform: its
+``predict`` takes a pandas DataFrame with an ``input_uri`` column naming .h5ad files and returns
+a cells x dims array. czbench writes the dataset to a temporary .h5ad (X, obs, var names and a
+``counts`` layer where the dataset keeps its counts in one), calls ``predict`` and deletes the
+file. The package is loaded with ``mlflow.pyfunc.load_model`` into this Python environment (what
+``env_manager="local"`` means elsewhere in MLflow): nothing is installed, no server is needed for
+a local folder. MLflow's telemetry is switched off (``MLFLOW_DISABLE_TELEMETRY=true``) before
+MLflow is first imported, unless the variable is already set.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import unquote, urlparse
+
+from czbench.errors import InputError
+from czbench.models.base import Model, require
+from czbench.utils.hashing import sha256_file, sha256_parts
+
+#: environment variable MLflow (>= 3.2) reads to switch its usage telemetry off
+TELEMETRY_VARIABLE = "MLFLOW_DISABLE_TELEMETRY"
+
+
+def import_mlflow(who: str = "mlflow") -> Any:
+    """``mlflow.pyfunc`` with telemetry off (a user's own setting wins), or a one-line error
+    naming ``czbench[mlflow]``."""
+    os.environ.setdefault(TELEMETRY_VARIABLE, "true")
+    return require("mlflow.pyfunc", who, "mlflow")
+
+
+def local_path(uri: str) -> Path | None:
+    """The folder a local path or ``file:`` URI names; None for other schemes (``runs:``,
+    ``models:``, ``s3:``...)."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path)).expanduser()
+    if parsed.scheme == "" or (len(parsed.scheme) == 1 and uri[1:2] == ":"):  # C:\ on Windows
+        return Path(uri).expanduser()
+    return None
+
+
+def package_sha256(folder: Path) -> str:
+    """sha256 over a package folder's files: their sorted relative paths and bytes."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return sha256_parts([f"{p.relative_to(folder).as_posix()}:{sha256_file(str(p))}"
+                         for p in files])
+
+
+class MLflowModel(Model):
+    """An MLflow pyfunc package (local folder, ``file:``, ``runs:`` or ``models:`` URI) whose
+    ``predict(DataFrame({"input_uri": [h5ad]}))`` returns a cells x dims embedding."""
+
+    name: ClassVar[str] = "mlflow"
+    description: ClassVar[str] = ("an MLflow pyfunc package: input_uri DataFrame of .h5ad "
+                                  "files -> cells x dims embedding")
+    seeded: ClassVar[bool] = False
+    extra: ClassVar[str | None] = "mlflow"
+
+    def __init__(self, uri: str) -> None:
+        if not isinstance(uri, str) or not uri.strip():
+            raise InputError(f"model mlflow: expected a path or URI of an MLflow package, got "
+                             f"{uri!r}")
+        self.uri = uri
+        path = local_path(uri)
+        if path is not None:
+            if not path.exists():
+                raise InputError(f"model mlflow: '{path}' does not exist (expected an MLflow "
+                                 f"package folder with an MLmodel file)")
+            if not (path / "MLmodel").is_file():
+                raise InputError(f"model mlflow: '{path}' is not an MLflow package (it has no "
+                                 f"MLmodel file)")
+        self._path = path
+        self._pyfunc: Any = None
+        self._sha256: str | None = None
+
+    def weights_sha256(self) -> str:
+        """sha256 of a local package's files; of the URI string for a remote one."""
+        if self._sha256 is None:
+            self._sha256 = package_sha256(self._path) if self._path is not None \
+                else sha256_parts(self.uri)
+        return self._sha256
+
+    def load(self) -> Any:
+        """The loaded ``PyFuncModel`` (loaded once)."""
+        if self._pyfunc is None:
+            pyfunc = import_mlflow(self.name)
+            uri = str(self._path) if self._path is not None else self.uri
+            try:
+                self._pyfunc = pyfunc.load_model(uri)
+            except Exception as err:  # MlflowException, a missing module, a bad pickle...
+                message = " ".join(str(err).split())[:300]
+                raise InputError(f"model mlflow: could not load '{self.uri}': "
+                                 f"{type(err).__name__}: {message}") from err
+        return self._pyfunc
+
+    def predict_file(self, path: str | Path) -> Any:
+        """The package's output for one .h5ad file (a one-element list, as some packages return
+        one array per file, is unwrapped)."""
+        import pandas as pd
+
+        out = self.load().predict(pd.DataFrame({"input_uri": [str(path)]}))
+        if isinstance(out, list | tuple) and len(out) == 1:
+            out = out[0]
+        return out
+
+    def _embed(self, adata: Any, seed: int) -> Any:
+        self.load()  # a package that cannot load fails before anything is written
+        if getattr(adata, "isbacked", False) and adata.filename is not None:
+            return self.predict_file(adata.filename)  # the file itself: nothing to copy
+        handle, name = tempfile.mkstemp(suffix=".h5ad", prefix="czbench-mlflow-")
+        os.close(handle)
+        try:
+            _write_h5ad(adata, name)
+            return self.predict_file(name)
+        finally:
+            Path(name).unlink(missing_ok=True)
+
+
+def _write_h5ad(adata: Any, path: str) -> None:
+    """X, obs, var names (and the counts, where a dataset keeps them in a layer) to ``path``."""
+    import anndata as ad
+    import pandas as pd
+
+    meta = adata.uns.get("czbench", {})
+    declared = meta.get("counts_layer") if isinstance(meta, dict) else None
+    source = declared or ("counts" if "counts" in adata.layers else None)
+    layers = {"counts": adata.layers[source]} if source and source in adata.layers else {}
+    var = pd.DataFrame(index=pd.Index(adata.var_names.astype(str), name=None))
+    obs = adata.obs.copy()
+    obs.index = obs.index.astype(str)
+    out = ad.AnnData(X=adata.X, obs=obs, var=var, layers=layers)
+    try:
+        out.write_h5ad(path)
+    except Exception:  # obs columns h5ad cannot hold (mixed objects): the cells alone
+        out.obs = pd.DataFrame(index=obs.index)
+        out.write_h5ad(path)
