@@ -4,7 +4,9 @@
 
 Every epoch the callback embeds the validation cells, scores them on the czbench tasks and logs
 ``czbench/<task>/<metric>`` to the CSVLogger. The script then plots metric vs epoch to a PNG,
-and benchmarks two saved checkpoints with ``trainer.validate(..., ckpt_path=...)``.
+benchmarks two saved checkpoints with ``trainer.validate(..., ckpt_path=...)``, and packages the
+checkpoint with the best ``--monitor`` score as an MLflow model in ``OUT/model`` (needs
+``czbench[mlflow]``), which ``czbench run --model mlflow:OUT/model`` scores.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from czbench.callbacks import BenchmarkCallback
 from czbench.datamodules import AnnDataModule
 
 TASKS = ["clustering", "embedding", "batch_integration"]
+#: the czbench metric that picks the checkpoint to package (higher is better)
+MONITOR = "czbench/clustering/normalized_mutual_info"
 
 
 class AutoEncoder(L.LightningModule):
@@ -99,6 +103,29 @@ def compare_checkpoints(out: Path, checkpoints: list[str], seed: int = 0) -> pd.
     return pd.DataFrame(columns)
 
 
+def best_checkpoint(checkpoints: list[str], per_epoch: pd.DataFrame | None = None,
+                    monitor: str | None = None) -> str:
+    """The checkpoint of the epoch with the highest ``monitor`` score; the last checkpoint when
+    nothing is monitored."""
+    if monitor is None or per_epoch is None:
+        return checkpoints[-1]
+    by_epoch = {int(Path(c).stem.split("=")[-1]): c for c in checkpoints}  # "epoch=3.ckpt"
+    scores = per_epoch[monitor].dropna()
+    scores = scores[scores.index.isin(list(by_epoch))]
+    return by_epoch[int(scores.idxmax())] if len(scores) else checkpoints[-1]
+
+
+def package_best(out: Path, checkpoints: list[str], per_epoch: pd.DataFrame | None = None,
+                 monitor: str | None = None, seed: int = 0) -> Path:
+    """Package the best checkpoint (see :func:`best_checkpoint`) as an MLflow model in
+    ``out/model``, with the preprocessing it was trained with."""
+    from czbench.packaging import package_model
+
+    best = best_checkpoint(checkpoints, per_epoch, monitor)
+    return package_model(best, AutoEncoder, out / "model", datamodule=datamodule(seed),
+                         overwrite=True)
+
+
 def plot(per_epoch: pd.DataFrame, path: Path) -> Path:
     import matplotlib
 
@@ -124,12 +151,17 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--out", type=Path, default=Path("runs/autoencoder"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--monitor", default=MONITOR,
+                        help=f"czbench metric picking the checkpoint to package (default "
+                        f"{MONITOR}; 'none': the last checkpoint)")
     args = parser.parse_args()
     per_epoch, checkpoints = train(args.out, args.epochs, args.seed)
     print(per_epoch.round(4).to_string())
     print("plot:", plot(per_epoch, args.out / "metrics_vs_epoch.png"))
     first_and_last = [checkpoints[0], checkpoints[-1]]
     print(compare_checkpoints(args.out, first_and_last, args.seed).round(4).to_string())
+    monitor = None if args.monitor.lower() == "none" else args.monitor
+    print("MLflow package:", package_best(args.out, checkpoints, per_epoch, monitor, args.seed))
 
 
 if __name__ == "__main__":

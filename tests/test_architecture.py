@@ -266,7 +266,8 @@ RANKS = {
     "czbench.tasks": 3, "czbench.models": 3,
     "czbench.run": 4,
     "czbench.cli": 5, "czbench.callbacks": 5, "czbench.datamodules": 5,
-    "czbench.estimators": 5, "czbench.report": 5, "czbench.runner": 5,
+    "czbench.estimators": 5, "czbench.report": 5, "czbench.runner": 5, "czbench.packaging": 5,
+    "czbench.export": 5,
     "czbench": 6, "czbench.__main__": 6,
 }
 #: imports between different packages of the same rank that the design allows: the generic
@@ -276,7 +277,8 @@ RANKS = {
 #: reads the kNN graph; the CLI renders reports
 SAME_RANK_ALLOWED = {("baselines", "datasets"), ("context", "errors"), ("utils", "errors"),
                      ("context", "utils"),
-                     ("graph", "neighbors"), ("cli", "report")}
+                     ("graph", "neighbors"), ("cli", "report"),
+                     ("packaging", "datamodules"), ("cli", "packaging"), ("cli", "datamodules")}
 
 
 def _layer(module: str) -> tuple[str, int] | None:

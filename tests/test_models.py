@@ -135,3 +135,18 @@ def test_cli_model_flag_mixes_with_embeddings_and_no_cache(tmp_path, capsys):
     assert main(["list", "models"]) == 0
     listed = capsys.readouterr().out
     assert "harmony" in listed and "czbench[methods]" in listed
+
+
+def test_harmony_beats_pca_on_batch_mixing_from_the_cli(tmp_path):
+    """The issue's acceptance command (two batch metrics, to keep it quick)."""
+    out = tmp_path / "harmony.json"
+    assert main(["run", "--dataset", "pbmc_3chemistries_symphony", "--model", "harmony",
+                 "--model", "baseline:pca", "--task", "batch_integration", "--option",
+                 "batch_integration.metrics=entropy_per_cell,batch_silhouette", "--output",
+                 str(out), "--quiet"]) == 0
+    doc = json.loads(out.read_text())
+    value = {(r["embedding"], r["metric"]): r["value"] for r in doc["results"]}
+    assert value[("model:harmony", "entropy_per_cell")] > \
+        value[("baseline:pca", "entropy_per_cell")] + 0.1
+    entry = next(e for e in doc["embeddings"] if e["source"] == "model:harmony")
+    assert entry["model"]["params"]["theta"] == 2.0 and entry["shape"] == [1200, 50]

@@ -14,6 +14,7 @@ from pathlib import Path
 from rich.console import Console
 
 from czbench import __version__
+from czbench.cli import package as package_cli
 from czbench.cli.commands import list_assets, report, run
 from czbench.cli.preflight import DEFAULT_DATASET
 from czbench.datasets.modalities import list_modalities
@@ -112,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--min-max", action="store_true",
                         help="min-max scale the scib-metrics Benchmarker table across the "
                         "embeddings (scib-metrics' min_max_scale); recorded in the report")
+    package_cli.add_parser(sub)
     return parser
 
 
@@ -141,6 +143,8 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
             list_assets(args.what, console)
         elif args.command == "report":
             report(args, console)
+        elif args.command == "package-model":
+            package_cli.run(args, console)
         else:
             run(args, console)
     except CZBenchError as err:

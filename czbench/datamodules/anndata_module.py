@@ -121,6 +121,9 @@ class AnnDataModule(L.LightningDataModule):
             median total of the cells with counts, then ``log1p`` -- per batch, as many models
             expect; data that is not counts (or a modality without counts, e.g. Cell Painting
             features, which ``x`` carries as given) is refused.
+        target_sum: with ``normalize``, the total each cell is scaled to (default: the median
+            total of this data's cells with counts). A packaged model passes its training
+            data's, so a cell's input does not depend on the other cells of a new file.
         genes: gene names in the order the model expects; genes the data lacks are zero
             columns (listed in ``missing_genes``).
         split_fractions: (train, val, test) fractions, stratified by ``cell_type``.
@@ -135,7 +138,7 @@ class AnnDataModule(L.LightningDataModule):
                  batch_key: str | None = None, species_key: str | None = None,
                  time_key: str | None = None, condition_key: str | None = None,
                  obs_keys: Sequence[str] | None = None, normalize: bool = False,
-                 genes: Sequence[str] | None = None,
+                 target_sum: float | None = None, genes: Sequence[str] | None = None,
                  split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
                  split_key: str | None = None, val_max_cells: int | None = None,
                  backed: bool = False, seed: int = 42, batch_size: int = 256,
@@ -159,6 +162,10 @@ class AnnDataModule(L.LightningDataModule):
                      "condition_key": condition_key}
         self.obs_keys_requested = None if obs_keys is None else list(obs_keys)
         self.normalize = bool(normalize)
+        if target_sum is not None and (isinstance(target_sum, bool) or
+                                       not float(target_sum) > 0):
+            raise InputError(f"target_sum: expected a positive number, got {target_sum!r}")
+        self.target_sum = None if target_sum is None else float(target_sum)
         self.genes = None if genes is None else list(genes)
         self.split_fractions = tuple(float(f) for f in split_fractions)
         self.split_key = split_key
@@ -259,7 +266,8 @@ class AnnDataModule(L.LightningDataModule):
                 raise InputError(f"normalize: {where} is not raw counts (negative, non-integer "
                                  f"or non-finite values); pass normalize=False for data that is "
                                  f"already processed")
-            target_sum = library_target(matrix)
+            target_sum = self.target_sum if self.target_sum is not None else \
+                library_target(matrix)
         self._obs_keys, self._categories, self._codes = list(obs_keys), categories, codes
         self._missing_genes = missing
         self._collate = Collate(RowReader(adata, layer, gene_index, target_sum,

@@ -7,7 +7,8 @@ a cells x dims array. czbench writes the dataset to a temporary .h5ad (X, obs, v
 file. The package is loaded with ``mlflow.pyfunc.load_model`` into this Python environment (what
 ``env_manager="local"`` means elsewhere in MLflow): nothing is installed, no server is needed for
 a local folder. MLflow's telemetry is switched off (``MLFLOW_DISABLE_TELEMETRY=true``) before
-MLflow is first imported, unless the variable is already set.
+MLflow is first imported, and its artifact progress bars too (they would cut into czbench's own
+progress display), unless those variables are already set.
 """
 
 from __future__ import annotations
@@ -24,13 +25,19 @@ from czbench.utils.hashing import sha256_file, sha256_parts
 
 #: environment variable MLflow (>= 3.2) reads to switch its usage telemetry off
 TELEMETRY_VARIABLE = "MLFLOW_DISABLE_TELEMETRY"
+#: MLflow settings czbench makes before importing it (a user's own setting wins)
+MLFLOW_DEFAULTS = {TELEMETRY_VARIABLE: "true", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 
 
 def import_mlflow(who: str = "mlflow") -> Any:
     """``mlflow.pyfunc`` with telemetry off (a user's own setting wins), or a one-line error
     naming ``czbench[mlflow]``."""
-    os.environ.setdefault(TELEMETRY_VARIABLE, "true")
-    return require("mlflow.pyfunc", who, "mlflow")
+    import importlib
+
+    for name, value in MLFLOW_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    require("mlflow", who, "mlflow")
+    return importlib.import_module("mlflow.pyfunc")
 
 
 def local_path(uri: str) -> Path | None:
