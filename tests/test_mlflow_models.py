@@ -192,3 +192,33 @@ def test_telemetry_is_off_unless_the_user_says_otherwise(monkeypatch):
     monkeypatch.setenv(TELEMETRY_VARIABLE, "false")
     import_mlflow()
     assert os.environ[TELEMETRY_VARIABLE] == "false"
+
+
+def test_czbench_run_scores_a_package_by_its_mlflow_uri_and_caches_it(packaged, tmp_path,
+                                                                      monkeypatch):
+    import json
+
+    from czbench.cli import main
+    from czbench.context import RunContext
+    from czbench.datasets import load
+    from czbench.tasks import get_task
+
+    monkeypatch.setenv("CZBENCH_CACHE", str(tmp_path / "cache"))
+    spec = f"mlflow:{packaged['path']}"
+    outputs = []
+    for name in ("first.json", "again.json"):
+        out = tmp_path / name
+        assert main(["run", "--dataset", "pbmc_3chemistries_symphony", "--model", spec,
+                     "--task", "embedding", "--seed", "0", "--output", str(out),
+                     "--quiet"]) == 0
+        outputs.append(json.loads(out.read_text()))
+    first, again = (doc["embeddings"][0] for doc in outputs)
+    assert first["source"] == spec and first["model"]["name"] == "mlflow"
+    assert first["model"]["cached"] is False and again["model"]["cached"] is True
+    assert first["sha256"] == again["sha256"]
+    adata = load("pbmc_3chemistries_symphony")
+    by_hand = get_task("embedding").run(get_model(spec).embed(adata, 0), adata.obs,
+                                        context=RunContext(seed=0))
+    got = {r["metric"]: r["value"] for r in outputs[0]["results"]}
+    for result in by_hand:
+        assert got[result.metric] == pytest.approx(result.value, abs=1e-9)
