@@ -278,7 +278,8 @@ RANKS = {
 SAME_RANK_ALLOWED = {("baselines", "datasets"), ("context", "errors"), ("utils", "errors"),
                      ("context", "utils"),
                      ("graph", "neighbors"), ("cli", "report"),
-                     ("packaging", "datamodules"), ("cli", "packaging"), ("cli", "datamodules")}
+                     ("packaging", "datamodules"), ("cli", "packaging"), ("cli", "datamodules"),
+                     ("cli", "export")}
 
 
 def _layer(module: str) -> tuple[str, int] | None:

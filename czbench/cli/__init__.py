@@ -12,11 +12,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from czbench import __version__
+from czbench import export as export_cli
 from czbench.cli import package as package_cli
 from czbench.cli.commands import list_assets, report, run
 from czbench.cli.preflight import DEFAULT_DATASET
+from czbench.export import tracking as tracking_cli
 from czbench.datasets.modalities import list_modalities
 from czbench.errors import CZBenchError, CZBenchWarning
 
@@ -104,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "datasets, a folder that gets one <dataset>.json each")
     run.add_argument("--overwrite", action="store_true", help="replace an existing output")
     run.add_argument("--quiet", action="store_true", help="no progress display")
+    tracking_cli.add_run_arguments(run)
 
     report = sub.add_parser("report", help="compare results files: tables and plots")
     report.add_argument("results", nargs="+", type=Path, help="results JSON files")
@@ -114,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="min-max scale the scib-metrics Benchmarker table across the "
                         "embeddings (scib-metrics' min_max_scale); recorded in the report")
     package_cli.add_parser(sub)
+    export_cli.add_parser(sub)
     return parser
 
 
@@ -145,15 +150,17 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
             report(args, console)
         elif args.command == "package-model":
             package_cli.run(args, console)
+        elif args.command == "export":
+            export_cli.run(args, console)
         else:
             run(args, console)
     except CZBenchError as err:
-        Console(stderr=True).print(f"[bold red]error:[/bold red] {err}", highlight=False,
-                                   soft_wrap=True)
+        Console(stderr=True).print(f"[bold red]error:[/bold red] {escape(str(err))}",
+                                   highlight=False, soft_wrap=True)
         return 2
     except (MemoryError, OSError) as err:  # the machine, not the input: still one line
-        Console(stderr=True).print(f"[bold red]error:[/bold red] {type(err).__name__}: {err}",
-                                   highlight=False, soft_wrap=True)
+        Console(stderr=True).print(f"[bold red]error:[/bold red] {type(err).__name__}: "
+                                   f"{escape(str(err))}", highlight=False, soft_wrap=True)
         return 1
     except KeyboardInterrupt:
         where = f"; finished results are kept in {args.run_dir} (add --resume)" \

@@ -13,6 +13,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.markup import escape
 from rich.table import Table
 
 from czbench.cli.preflight import check_run
@@ -64,7 +65,7 @@ def list_assets(what: str, console: Console) -> None:
                 table.add_row(name, "-", "-", "(cannot be imported)")
                 continue
             extra = getattr(cls, "extra", None)
-            table.add_row(name, f"czbench[{extra}]" if extra else "-",
+            table.add_row(name, escape(f"czbench[{extra}]") if extra else "-",
                           "yes" if getattr(cls, "seeded", True) else "no",
                           getattr(cls, "description", ""))
     elif what == "baselines":
@@ -98,6 +99,9 @@ def list_assets(what: str, console: Console) -> None:
 def run(args: argparse.Namespace, console: Console) -> None:
     """``czbench run``: check everything, run the grid, write one results file per dataset."""
     request = check_run(args)  # no heavy import yet: a mistyped command fails at once
+    from czbench.export.tracking import after_run, before_run
+
+    before_run(args)  # an MLflow store that cannot be written fails before any work
     from czbench.run import benchmark_grid
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
@@ -120,3 +124,4 @@ def run(args: argparse.Namespace, console: Console) -> None:
         result.write_json(output, overwrite=args.overwrite)
         print_result(result.document, console)
         console.print(f"results written to {output}")
+        after_run(args, result.document, console)
