@@ -19,9 +19,9 @@ from czbench import export as export_cli
 from czbench.cli import package as package_cli
 from czbench.cli.commands import list_assets, report, run
 from czbench.cli.preflight import DEFAULT_DATASET
-from czbench.export import tracking as tracking_cli
 from czbench.datasets.modalities import list_modalities
 from czbench.errors import CZBenchError, CZBenchWarning
+from czbench.export import tracking as tracking_cli
 
 LISTS = ("datasets", "tasks", "metrics", "baselines", "modalities", "models")
 
