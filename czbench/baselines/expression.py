@@ -32,19 +32,31 @@ def pca_baseline(adata: ad.AnnData, *, n_top_genes: int = 3000, n_comps: int = 5
 
     if not modality_of(adata).counts:
         return feature_pca(adata, n_comps=n_comps, seed=seed)
-    counts = counts_matrix(adata, what="baseline:pca")
-    work = ad.AnnData(X=counts.astype(np.float32), obs=adata.obs[[]], var=adata.var[[]])
-    sc.pp.normalize_total(work)
-    sc.pp.log1p(work)
-    if work.n_vars > n_top_genes:
-        sc.pp.highly_variable_genes(work, n_top_genes=n_top_genes, flavor="seurat")
-        work = work[:, work.var["highly_variable"].to_numpy()].copy()
+    work = log_normalized_hvg(adata, n_top_genes=n_top_genes, what="baseline:pca")
     n_comps = min(n_comps, work.n_vars - 1, work.n_obs - 1)
     if n_comps < 1:
         raise InputError(f"baseline:pca: needs at least 2 cells and 2 genes, the dataset has "
                          f"{adata.n_obs} x {adata.n_vars}")
     sc.pp.pca(work, n_comps=n_comps, random_state=seed)
     return np.asarray(work.obsm["X_pca"], dtype=np.float32)
+
+
+def log_normalized_hvg(adata: ad.AnnData, *, n_top_genes: int = 3000,
+                       what: str = "baseline:pca") -> ad.AnnData:
+    """The PCA baseline's preprocessing, shared with the reference methods: the raw counts
+    (refused with a one-line error naming ``what`` when there are none), ``normalize_total``,
+    ``log1p``, ``n_top_genes`` highly variable genes (Seurat flavour; all genes when there are
+    fewer). A new float32 AnnData, cells in the dataset's order."""
+    import scanpy as sc
+
+    counts = counts_matrix(adata, what=what)
+    work = ad.AnnData(X=counts.astype(np.float32), obs=adata.obs[[]], var=adata.var[[]])
+    sc.pp.normalize_total(work)
+    sc.pp.log1p(work)
+    if work.n_vars > n_top_genes:
+        sc.pp.highly_variable_genes(work, n_top_genes=n_top_genes, flavor="seurat")
+        work = work[:, work.var["highly_variable"].to_numpy()].copy()
+    return work
 
 
 def feature_pca(adata: ad.AnnData, *, n_comps: int = 50, seed: int = 42) -> np.ndarray:

@@ -7,11 +7,11 @@ Built-in names are the reference integration methods (imported on first use; eac
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from czbench.errors import InputError
+from czbench.utils.imports import load_entry
 
 if TYPE_CHECKING:
     from czbench.models.base import Model
@@ -67,9 +67,7 @@ def model_factory(name: str) -> Callable[..., Model]:
                          f"{', '.join(_REGISTRY)} (or mlflow:PATH_OR_URI)")
     entry = _REGISTRY[name]
     if isinstance(entry, str):
-        module, attr = entry.split(":")
-        entry = getattr(importlib.import_module(module), attr)
-        _REGISTRY[name] = entry
+        entry = _REGISTRY[name] = load_entry(entry)
     return entry
 
 

@@ -6,11 +6,11 @@ czbench.tasks`` stays light); contributors add theirs with :func:`register_task`
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 from czbench.datasets.modalities import TRANSCRIPTOMICS
 from czbench.errors import InputError
+from czbench.utils.imports import load_entry
 
 if TYPE_CHECKING:
     from czbench.tasks.base import Task
@@ -80,9 +80,7 @@ def task_class(name: str) -> type[Task]:
         raise InputError(f"task: unknown task '{name}'; available: {', '.join(_REGISTRY)}")
     entry = _REGISTRY[name]
     if isinstance(entry, str):
-        module, attr = entry.split(":")
-        entry = getattr(importlib.import_module(module), attr)
-        _REGISTRY[name] = entry
+        entry = _REGISTRY[name] = load_entry(entry)
     return entry
 
 

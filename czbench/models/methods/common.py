@@ -18,7 +18,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from czbench.datasets.counts import counts_matrix
+from czbench.baselines.expression import log_normalized_hvg
 from czbench.errors import InputError
 
 #: highly variable genes kept, as in ``baseline:pca``
@@ -52,16 +52,7 @@ def log_hvg(adata: Any, model: str, n_top_genes: int = N_TOP_GENES) -> ad.AnnDat
     """``baseline:pca``'s preprocessing: the raw counts (refused with a one-line error naming
     the model when there are none), ``normalize_total``, ``log1p``, ``n_top_genes`` highly
     variable genes (Seurat flavour). A new AnnData (float32, cells in the dataset's order)."""
-    import scanpy as sc
-
-    counts = counts_matrix(adata, what=f"model {model}")
-    work = ad.AnnData(X=counts.astype(np.float32), obs=adata.obs[[]], var=adata.var[[]])
-    sc.pp.normalize_total(work)
-    sc.pp.log1p(work)
-    if work.n_vars > n_top_genes:
-        sc.pp.highly_variable_genes(work, n_top_genes=n_top_genes, flavor="seurat")
-        work = work[:, work.var["highly_variable"].to_numpy()].copy()
-    return work
+    return log_normalized_hvg(adata, n_top_genes=n_top_genes, what=f"model {model}")
 
 
 def n_components(wanted: int, shape: tuple[int, int], model: str) -> int:
