@@ -1,6 +1,6 @@
 """The reference integration methods next to the unintegrated PCA, on the shipped batch datasets.
 
-    python benchmarks/methods.py                      # all datasets, seeds 0 1 2 (~30 min, 2 cores)
+    python benchmarks/methods.py                      # all datasets, seeds 0 1 2 (~25 min, 2 cores)
     python benchmarks/methods.py --datasets lung_celllines_mixology --seeds 0
 
 For each dataset: ``czbench.benchmark`` with ``baseline:pca`` and the models ``harmony``,
@@ -23,6 +23,7 @@ import argparse
 import json
 import platform
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -112,10 +113,10 @@ def main() -> None:
                                    seeds=args.seeds, use_cache=False)
         path = OUT / f"{dataset}.json"
         result.write_json(path, overwrite=True)
-        report = OUT / f"report_{dataset}"
-        write_report([path], report, overwrite=True)
-        (ROOT / "docs" / "img" / f"methods_{dataset}.png").write_bytes(
-            (report / "summary.png").read_bytes())
+        with tempfile.TemporaryDirectory() as report:  # only its summary picture is kept
+            write_report([path], report, overwrite=True)
+            (ROOT / "docs" / "img" / f"methods_{dataset}.png").write_bytes(
+                (Path(report) / "summary.png").read_bytes())
         rows += summarise(result.document)
         print(f"{dataset}: {time.perf_counter() - start:.0f} s", flush=True)
     (OUT / "summary.json").write_text(json.dumps(rows, indent=1) + "\n")
