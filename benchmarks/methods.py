@@ -112,6 +112,9 @@ def main() -> None:
         result = czbench.benchmark(dataset, ["baseline:pca"], models=args.models,
                                    seeds=args.seeds, use_cache=False)
         path = OUT / f"{dataset}.json"
+        shipped = Path(result.document["dataset"]["path"] or "")
+        if shipped.is_relative_to(ROOT):  # committed files name no machine's folders
+            result.document["dataset"]["path"] = str(shipped.relative_to(ROOT))
         result.write_json(path, overwrite=True)
         with tempfile.TemporaryDirectory() as report:  # only its summary picture is kept
             write_report([path], report, overwrite=True)
