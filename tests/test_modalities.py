@@ -290,3 +290,20 @@ def test_the_add_a_modality_code_in_the_docs_runs(capsys):
         ds.unregister_modality("spatial")
     out = capsys.readouterr().out
     assert "spatial spot" in out and "clustering" in out
+
+
+def test_tasks_dropping_the_same_rows_share_one_knn_graph_on_those_rows(plate):
+    """One graph per (input, rows scored): clustering and embedding on the plate's labelled
+    wells build it once, and score exactly what each task computes on its own."""
+    from czbench.run.score import score_input
+
+    x = np.asarray(plate.X)
+    tasks = [get_task("clustering", missing_labels="drop"),
+             get_task("embedding", missing_labels="drop", metrics=("silhouette_score",
+                                                                   "clisi_knn"))]
+    records = score_input(x, plate.obs, tasks, RunContext(seed=0))
+    built = [r["neighbors"] for r in records if r["neighbors"]]
+    assert len(built) == 1 and built[0]["k"] == max(t.knn_k for t in tasks)
+    for task, record in zip(tasks, records, strict=True):
+        alone = task.clone().run(x, plate.obs, context=RunContext(seed=0))
+        assert [r["value"] for r in record["results"]] == [r.value for r in alone]

@@ -1,6 +1,7 @@
 """Scoring one input on its tasks: the engine every front door shares (runs, the callback).
 
-One kNN graph per input, built at the largest k any of its tasks needs and sliced for the
+One kNN graph per input and set of rows scored (every row, or the labelled rows of tasks with
+``missing_labels="drop"``), built at the largest k any of those tasks needs and sliced for the
 others; each task's wall time, what it resolved and the warnings it raised are kept in one
 record per task (the unit a run directory saves and a results document is built from).
 """
@@ -33,21 +34,29 @@ def score_input(values: Any, obs: Any, tasks: Sequence[Task], context: RunContex
     ``knn_graph`` and ``neighbors`` appear in the record of the task that built the graph.
     """
     records = []
-    knn = None
-    need_k = max((t.knn_k for t in tasks), default=0)
     dense = values.toarray() if sp.issparse(values) and any(
         not t.accepts_sparse for t in tasks) else values
+    rows = {t.name: t.labelled_rows(obs) for t in tasks if t.knn_k}
+    key = {name: None if r is None else r.tobytes() for name, r in rows.items()}
+    need_k: dict[bytes | None, int] = {}
+    for task in tasks:
+        if task.knn_k:
+            need_k[key[task.name]] = max(need_k.get(key[task.name], 0), task.knn_k)
+    graphs: dict[bytes | None, Any] = {}
     for task in tasks:
         timings: dict[str, float] = {}
         built = None
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", CZBenchWarning)
-            if task.knn_k and knn is None:
+            if task.knn_k and key[task.name] not in graphs:
                 start = time.perf_counter()
-                knn = knn_graph(dense, need_k, backend=context.knn_backend, seed=context.seed,
-                                device=context.device)
+                subset = rows[task.name]
+                graphs[key[task.name]] = knn = knn_graph(
+                    dense if subset is None else dense[subset], need_k[key[task.name]],
+                    backend=context.knn_backend, seed=context.seed, device=context.device)
                 timings["knn_graph"] = round(time.perf_counter() - start, 4)
                 built = knn.describe()
+            knn = graphs[key[task.name]] if task.knn_k else None
             start = time.perf_counter()
             run = task.evaluate(values if task.accepts_sparse else dense, obs, context=context,
                                 knn=knn)

@@ -246,7 +246,8 @@ class Task(ABC):
                  knn: KNNGraph | None = None) -> TaskRun:
         """Score ``values`` against ``obs`` under ``context`` (default: seed 42, auto kNN
         backend and device). ``knn`` may carry a precomputed graph with at least ``knn_k``
-        neighbours; it is computed here otherwise."""
+        neighbours; it is computed here otherwise. When the task scores only the labelled rows
+        (``missing_labels="drop"``), a graph is used only if it was built on those rows."""
         context = as_context(context)
         values = self._prepare_values(values)
         n_given = int(values.shape[0])
@@ -255,7 +256,9 @@ class Task(ABC):
         if rows is not None:  # missing_labels="drop": score the labelled rows only
             index = torch.as_tensor(rows, device=values.device) \
                 if isinstance(values, torch.Tensor) else rows
-            values, obs, knn = values[index], obs.iloc[rows], None
+            values, obs = values[index], obs.iloc[rows]
+            if knn is not None and knn.n_cells != len(rows):
+                knn = None  # built on every row: not this task's neighbourhoods
             check_embedding(values, f"embedding (task '{self.name}', labelled rows)")
         n = values.shape[0]
         if self.knn_k > n:
