@@ -10,11 +10,10 @@ import sys
 from pathlib import Path
 
 import lightning as L
+import mlflow  # noqa: E402,F401  (the dev extra installs it: never skipped)
 import numpy as np
 import pytest
 import torch
-
-pytest.importorskip("mlflow")
 
 from czbench.callbacks import BenchmarkCallback  # noqa: E402
 from czbench.cli import main  # noqa: E402
