@@ -1,6 +1,7 @@
 """Whole-suite guards.
 
-Every test must leave the task, dataset and baseline registries as it found them (register in a
+Every test must leave the registries (tasks, datasets, metrics, baselines, models, modalities)
+as it found them (register in a
 try/finally or a fixture). :func:`_registries_unchanged` snapshots them before each test, fails
 the test (at teardown, after its own fixtures have cleaned up) if an entry was added, removed or
 replaced, and restores them so that later tests are unaffected.
@@ -12,20 +13,13 @@ from typing import Any
 
 import pytest
 
-import czbench.baselines
-import czbench.datasets.registry
-import czbench.tasks.registry
-
-#: registry name -> the module holding its ``_REGISTRY`` dict (read at each use)
-_REGISTRIES = {
-    "tasks": czbench.tasks.registry,
-    "datasets": czbench.datasets.registry,
-    "baselines": czbench.baselines,
-}
-
-
-def _registry(kind: str) -> dict[str, Any]:
-    return _REGISTRIES[kind]._REGISTRY
+# imported for their registries (each adds itself to REGISTRIES)
+import czbench.baselines  # noqa: F401
+import czbench.datasets.registry  # noqa: F401
+import czbench.metrics.registry  # noqa: F401
+import czbench.models.registry  # noqa: F401
+import czbench.tasks.registry  # noqa: F401
+from czbench.registry import REGISTRIES
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -37,17 +31,17 @@ def _same(a: Any, b: Any) -> bool:
     return a is b or spec(a) == spec(b)
 
 
-def _snapshot() -> dict[str, dict[str, Any]]:
-    return {kind: dict(_registry(kind)) for kind in _REGISTRIES}
+def _snapshot() -> dict[str, tuple]:
+    return {kind: registry.snapshot() for kind, registry in REGISTRIES.items()}
 
 
 #: the registries as the test session found them (conftest is imported before any test module)
-_AT_SESSION_START = {kind: list(entries) for kind, entries in _snapshot().items()}
+_AT_SESSION_START = {f"{kind}s": list(state[0]) for kind, state in _snapshot().items()}
 
 
 @pytest.fixture(scope="session")
 def registries_at_session_start() -> dict[str, list[str]]:
-    """Names in each registry when the test session started."""
+    """Names in each registry (``tasks``, ``datasets``...) when the test session started."""
     return _AT_SESSION_START
 
 
@@ -56,16 +50,15 @@ def _registries_unchanged(request: pytest.FixtureRequest):
     before = _snapshot()
     yield
     problems = []
-    for kind, old in before.items():
-        registry = _registry(kind)
+    for kind, state in before.items():
+        old, registry = state[0], REGISTRIES[kind].snapshot()[0]
         added = sorted(set(registry) - set(old))
         removed = sorted(set(old) - set(registry))
         replaced = sorted(n for n in set(old) & set(registry) if not _same(old[n], registry[n]))
         if added or removed or replaced:
             problems.append(f"{kind} registry: added {added}, removed {removed}, "
                             f"replaced {replaced}")
-            registry.clear()
-            registry.update(old)
+            REGISTRIES[kind].restore(state)
     if problems:
         pytest.fail(f"{request.node.nodeid} changed a registry and did not restore it: "
                     + "; ".join(problems), pytrace=False)

@@ -15,38 +15,46 @@ from czbench.baselines.base import BASELINE_KINDS, Baseline
 from czbench.baselines.expression import PCA, RAW, pca_baseline, raw_baseline
 from czbench.context import DEFAULT_SEED
 from czbench.errors import InputError
+from czbench.registry import Registry
 
 #: the generic baselines, by name
 BUILTIN_BASELINES = {b.name: b for b in (PCA, RAW)}
-_REGISTRY: dict[str, Baseline] = dict(BUILTIN_BASELINES)
+def _adopt(name: str, obj: object) -> Baseline:
+    if not isinstance(obj, Baseline):
+        raise InputError(f"baseline: expected a czbench.baselines.Baseline, got "
+                         f"{type(obj).__name__}")
+    if obj.name != name:
+        raise InputError(f"baseline plugin '{name}': entry point name differs from the "
+                         f"baseline's name '{obj.name}'")
+    return obj
+
+
+REGISTRY: Registry[Baseline] = Registry("baseline", BUILTIN_BASELINES,
+                                        group="czbench.baselines", adopt=_adopt)
 
 
 def register_baseline(baseline: Baseline, *, replace: bool = False) -> Baseline:
-    """Make ``baseline:<name>`` available to every run (contributors)."""
-    if not isinstance(baseline, Baseline):
-        raise InputError(f"baseline: expected a czbench.baselines.Baseline, got "
-                         f"{type(baseline).__name__}")
-    if baseline.name in _REGISTRY and not replace and _REGISTRY[baseline.name] is not baseline:
-        raise InputError(f"baseline: '{baseline.name}' is already registered; pass replace=True")
-    _REGISTRY[baseline.name] = baseline
-    return baseline
+    """Make ``baseline:<name>`` available to every run (contributors; or a
+    ``czbench.baselines`` entry point)."""
+    _adopt(getattr(baseline, "name", "?"), baseline)
+    return REGISTRY.register(baseline.name, baseline, replace=replace)
 
 
 def unregister_baseline(name: str) -> None:
     """Remove a baseline from the registry."""
-    _REGISTRY.pop(name, None)
+    REGISTRY.unregister(name)
 
 
 def list_baselines() -> list[str]:
     """Names of the generic registered baselines (tasks' own baselines are not listed here)."""
-    return list(_REGISTRY)
+    return REGISTRY.names()
 
 
 def get_baseline(name: str) -> Baseline:
-    if name not in _REGISTRY:
+    if name not in REGISTRY:
         raise InputError(f"embedding: unknown baseline '{name}'; expected one of "
-                         f"{', '.join(_REGISTRY)}")
-    return _REGISTRY[name]
+                         f"{', '.join(REGISTRY)}")
+    return REGISTRY.get(name)
 
 
 def baseline(name: str, adata: Any, *, seed: int = DEFAULT_SEED) -> Any:

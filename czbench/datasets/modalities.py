@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from czbench.errors import InputError
+from czbench.registry import Registry
 
 #: the modality of data that does not say (users' own h5ad files, AnnData in memory)
 DEFAULT_MODALITY = "transcriptomics"
@@ -59,35 +60,38 @@ MORPHOLOGY = Modality(
     baselines=("raw", "pca"))
 
 BUILTIN_MODALITIES = {m.name: m for m in (TRANSCRIPTOMICS, MORPHOLOGY)}
-_REGISTRY: dict[str, Modality] = dict(BUILTIN_MODALITIES)
+def _adopt(name: str, obj: object) -> Modality:
+    if not isinstance(obj, Modality):
+        raise InputError(f"modality: expected a czbench.datasets.Modality, got "
+                         f"{type(obj).__name__}")
+    return obj
+
+
+REGISTRY: Registry[Modality] = Registry("modality", BUILTIN_MODALITIES, adopt=_adopt)
 
 
 def register_modality(modality: Modality, *, replace: bool = False) -> Modality:
     """Make a modality available to datasets (contributors: spatial, DNA...)."""
-    if not isinstance(modality, Modality):
-        raise InputError(f"modality: expected a czbench.datasets.Modality, got "
-                         f"{type(modality).__name__}")
-    if modality.name in _REGISTRY and not replace and _REGISTRY[modality.name] != modality:
-        raise InputError(f"modality: '{modality.name}' is already registered; pass "
-                         f"replace=True")
-    _REGISTRY[modality.name] = modality
-    return modality
+    _adopt(getattr(modality, "name", "?"), modality)
+    if REGISTRY.peek(modality.name) == modality:
+        return modality
+    return REGISTRY.register(modality.name, modality, replace=replace)
 
 
 def unregister_modality(name: str) -> None:
     """Remove a modality (built-ins included; tests restore them)."""
-    _REGISTRY.pop(name, None)
+    REGISTRY.unregister(name)
 
 
 def list_modalities() -> list[str]:
     """Names of the registered modalities."""
-    return [*_REGISTRY]
+    return REGISTRY.names()
 
 
 def get_modality(name: str) -> Modality:
-    if not isinstance(name, str) or name not in _REGISTRY:
-        raise InputError(f"modality: expected one of {', '.join(_REGISTRY)}, got {name!r}")
-    return _REGISTRY[name]
+    if not isinstance(name, str) or name not in REGISTRY:
+        raise InputError(f"modality: expected one of {', '.join(REGISTRY)}, got {name!r}")
+    return REGISTRY.get(name)
 
 
 def modality_of(adata: Any) -> Modality:

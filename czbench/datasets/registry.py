@@ -8,36 +8,46 @@ from __future__ import annotations
 from czbench.datasets.catalog import BUILTIN_DATASETS
 from czbench.datasets.info import DATA_DIR, STANDARD_COLUMNS, DatasetInfo
 from czbench.errors import InputError
+from czbench.registry import Registry
 
-_REGISTRY: dict[str, DatasetInfo] = {info.name: info for info in BUILTIN_DATASETS}
 
-
-def register(info: DatasetInfo, *, replace: bool = False) -> DatasetInfo:
-    """Add a dataset to the registry (contributors: ship an h5ad and call this)."""
+def _adopt(name: str, info: object) -> DatasetInfo:
     if not isinstance(info, DatasetInfo):
         raise InputError(f"dataset: expected a czbench.datasets.DatasetInfo, got "
                          f"{type(info).__name__}")
-    if info.name in _REGISTRY and not replace:
-        raise InputError(f"dataset: '{info.name}' is already registered; pass replace=True")
-    _REGISTRY[info.name] = info
+    if info.name != name:
+        raise InputError(f"dataset plugin '{name}': entry point name differs from the "
+                         f"dataset's name '{info.name}'")
     return info
+
+
+REGISTRY: Registry[DatasetInfo] = Registry(
+    "dataset", {info.name: info for info in BUILTIN_DATASETS}, group="czbench.datasets",
+    adopt=_adopt)
+
+
+def register(info: DatasetInfo, *, replace: bool = False) -> DatasetInfo:
+    """Add a dataset to the registry (contributors: ship an h5ad and call this, or declare a
+    ``czbench.datasets`` entry point in their package)."""
+    _adopt(getattr(info, "name", "?"), info)
+    return REGISTRY.register(info.name, info, replace=replace)
 
 
 def unregister(name: str) -> None:
     """Remove a dataset from the registry (built-ins included; tests restore them)."""
-    _REGISTRY.pop(name, None)
+    REGISTRY.unregister(name)
 
 
 def list_datasets() -> list[str]:
     """Names of the registered datasets."""
-    return [*_REGISTRY]
+    return REGISTRY.names()
 
 
 def get_info(name: str) -> DatasetInfo:
-    if name not in _REGISTRY:
+    if name not in REGISTRY:
         raise InputError(f"dataset: unknown dataset '{name}'; registered: "
-                         f"{', '.join(_REGISTRY)}")
-    return _REGISTRY[name]
+                         f"{', '.join(REGISTRY)}")
+    return REGISTRY.get(name)
 
 
 __all__ = ["DATA_DIR", "STANDARD_COLUMNS", "DatasetInfo", "get_info", "list_datasets",

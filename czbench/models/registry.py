@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from czbench.errors import InputError
-from czbench.utils.imports import load_entry
+from czbench.registry import Registry
 
 if TYPE_CHECKING:
     from czbench.models.base import Model
@@ -23,28 +23,41 @@ BUILTIN_MODELS: dict[str, str] = {
     "scanorama": "czbench.models.methods.scanorama:Scanorama",
     "combat": "czbench.models.methods.combat:Combat",
 }
-_REGISTRY: dict[str, Callable[..., Model] | str] = dict(BUILTIN_MODELS)
+def _adopt(name: str, factory: Any) -> Callable[..., Model]:
+    from czbench.models.base import Model
+
+    if not isinstance(name, str) or not name or ":" in name:
+        raise InputError(f"model: expected a name without ':', got {name!r}")
+    if isinstance(factory, type) and not issubclass(factory, Model):
+        raise InputError(f"model '{name}': {factory.__name__} is not a czbench.models.Model "
+                         f"subclass")
+    if not callable(factory):
+        raise InputError(f"model '{name}': expected a Model subclass or a factory returning "
+                         f"one, got {type(factory).__name__}")
+    return factory
+
+
+REGISTRY: Registry[Callable[..., Model]] = Registry(
+    "model", BUILTIN_MODELS, group="czbench.models", adopt=_adopt,
+    hint=" (or mlflow:PATH_OR_URI)")
 #: spec prefixes that mean a model: ``model:NAME`` and ``mlflow:PATH_OR_URI``
 MODEL_PREFIXES = ("model:", "mlflow:")
 
 
 def register_model(name: str, factory: Callable[..., Model], *,
                    replace: bool = False) -> None:
-    """Make ``model:<name>`` (``--model <name>``) build ``factory(**params)``."""
-    if not isinstance(name, str) or not name or ":" in name:
-        raise InputError(f"model: expected a name without ':', got {name!r}")
-    if name in _REGISTRY and not replace:
-        raise InputError(f"model: '{name}' is already registered; pass replace=True")
-    _REGISTRY[name] = factory
+    """Make ``model:<name>`` (``--model <name>``) build ``factory(**params)`` (or, from a
+    package, a ``czbench.models`` entry point)."""
+    REGISTRY.register(name, _adopt(name, factory), replace=replace)
 
 
 def unregister_model(name: str) -> None:
-    _REGISTRY.pop(name, None)
+    REGISTRY.unregister(name)
 
 
 def list_models() -> list[str]:
     """Names of the registered models (``mlflow:URI`` packages are not listed)."""
-    return [*_REGISTRY]
+    return REGISTRY.names()
 
 
 def check_model_spec(spec: str) -> str:
@@ -55,20 +68,17 @@ def check_model_spec(spec: str) -> str:
             raise InputError("model: mlflow: needs a path or URI, e.g. mlflow:./my_model")
         return spec
     name = spec[len("model:"):] if spec.startswith("model:") else spec
-    if name not in _REGISTRY:
+    if name not in REGISTRY:
         raise InputError(f"model: unknown model '{name}'; registered: "
-                         f"{', '.join(_REGISTRY)} (or mlflow:PATH_OR_URI)")
+                         f"{', '.join(REGISTRY)} (or mlflow:PATH_OR_URI)")
     return f"model:{name}"
 
 
 def model_factory(name: str) -> Callable[..., Model]:
-    if name not in _REGISTRY:
+    if name not in REGISTRY:
         raise InputError(f"model: unknown model '{name}'; registered: "
-                         f"{', '.join(_REGISTRY)} (or mlflow:PATH_OR_URI)")
-    entry = _REGISTRY[name]
-    if isinstance(entry, str):
-        entry = _REGISTRY[name] = load_entry(entry)
-    return entry
+                         f"{', '.join(REGISTRY)} (or mlflow:PATH_OR_URI)")
+    return REGISTRY.get(name)
 
 
 def get_model(spec: str | Model, **params: Any) -> Model:

@@ -47,11 +47,18 @@ class MetricResult:
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """A metric a task reports: its name, direction and one-line meaning."""
+    """A metric a task reports: its name, direction and one-line meaning.
+
+    ``rewards_structure``: an input that reflects the structure the task scores against (its
+    first column option: labels, perturbations, time) scores better than the same rows
+    shuffled -- true of bio-conservation metrics; False for batch-mixing metrics (a mixed
+    embedding scores better) and counts. The conformance kit (:mod:`czbench.testing`) checks it.
+    """
 
     name: str
     description: str
     higher_is_better: bool = True
+    rewards_structure: bool = True
 
 
 @dataclass

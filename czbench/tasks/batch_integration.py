@@ -46,15 +46,21 @@ class BatchIntegrationTask(Task):
     name = "batch_integration"
     description = "Batch mixing: entropy, silhouette, iLISI, kBET, graph connectivity, PCR, BRAS"
     metrics = (
-        MetricSpec("entropy_per_cell", "Mean normalised batch entropy in the 200-NN"),
-        MetricSpec("batch_silhouette", "Mean over cell types of 1 - |batch silhouette|"),
-        MetricSpec("ilisi_knn", "Median batch LISI in the 90-NN, scaled to [0, 1]"),
-        MetricSpec("kbet_per_label", "Mean over cell types of the kBET acceptance rate (50-NN)"),
+        MetricSpec("entropy_per_cell", "Mean normalised batch entropy in the 200-NN",
+                   rewards_structure=False),
+        MetricSpec("batch_silhouette", "Mean over cell types of 1 - |batch silhouette|",
+                   rewards_structure=False),
+        MetricSpec("ilisi_knn", "Median batch LISI in the 90-NN, scaled to [0, 1]",
+                   rewards_structure=False),
+        MetricSpec("kbet_per_label", "Mean over cell types of the kBET acceptance rate (50-NN)",
+                   rewards_structure=False),
         MetricSpec("graph_connectivity",
                    "Mean over cell types of the largest connected share in the 15-NN graph"),
         MetricSpec("pcr_comparison",
-                   "Relative drop of the batch variance explained (PC regression)"),
-        MetricSpec("bras", "Batch-removal-adapted silhouette (cosine, mean over other batches)"),
+                   "Relative drop of the batch variance explained (PC regression)",
+                   rewards_structure=False),
+        MetricSpec("bras", "Batch-removal-adapted silhouette (cosine, mean over other batches)",
+                   rewards_structure=False),
     )
     column_options = ("label_key", "batch_key")
     #: the obs option holding the groups to mix (``species_key`` in the cross-species task)

@@ -1,7 +1,8 @@
 """The task registry: name -> Task class.
 
 The built-in tasks are listed here explicitly (and imported on first use, so ``import
-czbench.tasks`` stays light); contributors add theirs with :func:`register_task`.
+czbench.tasks`` stays light); contributors add theirs with :func:`register_task` or, from
+their own package, a ``czbench.tasks`` entry point (:mod:`czbench.registry`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from czbench.datasets.modalities import TRANSCRIPTOMICS
 from czbench.errors import InputError
-from czbench.utils.imports import load_entry
+from czbench.registry import Registry
 
 if TYPE_CHECKING:
     from czbench.tasks.base import Task
@@ -35,53 +36,62 @@ BUILTIN_TASKS = {
 #: each modality lists its own (:mod:`czbench.datasets.modalities`)
 CORE_TASKS = TRANSCRIPTOMICS.tasks
 
-_REGISTRY: dict[str, type[Task] | str] = dict(BUILTIN_TASKS)
+def _adopt(name: str, cls: Any) -> type[Task]:
+    """``cls`` if it is a Task subclass meeting the contract (a one-line error otherwise)."""
+    from czbench.tasks.base import INPUT_KINDS, Task
+    if not (isinstance(cls, type) and issubclass(cls, Task)):
+        raise InputError(f"task: expected a subclass of czbench.tasks.Task, got {cls!r}")
+    declared = getattr(cls, "name", None)
+    if not isinstance(declared, str) or not declared:
+        raise InputError(f"task: {cls.__name__} must declare a class attribute 'name'")
+    if name != declared:
+        raise InputError(f"task plugin '{name}': entry point name differs from the task's "
+                         f"name '{declared}'")
+    if getattr(cls, "input_kind", None) not in INPUT_KINDS:
+        raise InputError(f"task: {cls.__name__}.input_kind must be one of "
+                         f"{', '.join(INPUT_KINDS)}")
+    return cls
+
+
+REGISTRY: Registry[type[Task]] = Registry("task", BUILTIN_TASKS, group="czbench.tasks",
+                                          adopt=_adopt)
 
 
 def register_task(cls: type[Task], *, replace: bool = False) -> type[Task]:
     """Add a Task subclass to the registry; returns it (usable as a class decorator)."""
-    from czbench.tasks.base import INPUT_KINDS, Task
-    if not (isinstance(cls, type) and issubclass(cls, Task)):
-        raise InputError(f"task: expected a subclass of czbench.tasks.Task, got {cls!r}")
-    name = getattr(cls, "name", None)
-    if not isinstance(name, str) or not name:
-        raise InputError(f"task: {cls.__name__} must declare a class attribute 'name'")
-    if getattr(cls, "input_kind", None) not in INPUT_KINDS:
-        raise InputError(f"task: {cls.__name__}.input_kind must be one of "
-                         f"{', '.join(INPUT_KINDS)}")
-    current = _REGISTRY.get(name)
-    if current is not None and not replace and current is not cls and \
+    _adopt(getattr(cls, "name", None) or "?", cls)
+    current = REGISTRY.peek(cls.name)
+    if current is not None and current is not cls and not replace and \
             not (isinstance(current, str) and current == _spec(cls)):
-        raise InputError(f"task: a different task named '{name}' is already registered; pass "
-                         f"replace=True to replace it")
-    _REGISTRY[name] = cls
-    return cls
+        raise InputError(f"task: a different task named '{cls.name}' is already registered; "
+                         f"pass replace=True to replace it")
+    if isinstance(current, str) and current == _spec(cls):  # a built-in, imported
+        REGISTRY.get(cls.name)
+        return cls
+    return REGISTRY.register(cls.name, cls, replace=True)
 
 
 def unregister_task(name: str) -> None:
     """Remove a task from the registry (a built-in comes back with :func:`restore_builtins`)."""
-    _REGISTRY.pop(name, None)
+    REGISTRY.unregister(name)
 
 
 def restore_builtins() -> None:
-    """Reset the registry to the built-in tasks (drops every contributed task)."""
-    _REGISTRY.clear()
-    _REGISTRY.update(BUILTIN_TASKS)
+    """Reset the registry to the built-in tasks (drops every contributed task; installed
+    plugins are found again on the next lookup)."""
+    REGISTRY.restore_builtins()
 
 
 def list_tasks() -> list[str]:
-    """Names of the registered tasks."""
-    return list(_REGISTRY)
+    """Names of the registered tasks (built-ins, then plugins and registered ones)."""
+    return REGISTRY.names()
 
 
 def task_class(name: str) -> type[Task]:
     """The Task class registered as ``name`` (a built-in is imported on first use)."""
-    if name not in _REGISTRY:
-        raise InputError(f"task: unknown task '{name}'; available: {', '.join(_REGISTRY)}")
-    entry = _REGISTRY[name]
-    if isinstance(entry, str):
-        entry = _REGISTRY[name] = load_entry(entry)
-    return entry
+    if name not in REGISTRY:
+        raise InputError(f"task: unknown task '{name}'; available: {', '.join(REGISTRY)}")
+    return REGISTRY.get(name)
 
 
 def get_task(name: str, **options: Any) -> Task:

@@ -26,9 +26,11 @@ class CrossSpeciesIntegrationTask(BatchIntegrationTask):
     name = "cross_species_integration"
     description = "Species mixing: neighbourhood species entropy and species silhouette"
     metrics = (
-        MetricSpec("entropy_per_cell", "Mean normalised species entropy in the 200-NN"),
+        MetricSpec("entropy_per_cell", "Mean normalised species entropy in the 200-NN",
+                   rewards_structure=False),
         MetricSpec("batch_silhouette",
-                   "Mean over cell types of 1 - |silhouette with species as the batch|"),
+                   "Mean over cell types of 1 - |silhouette with species as the batch|",
+                   rewards_structure=False),
     )
     column_options = ("label_key", "species_key")
     mixing_option = "species_key"
