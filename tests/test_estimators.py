@@ -31,6 +31,7 @@ from czbench.estimators import (
     EmbeddingBenchmark,
     InputTypeError,
     LabelPredictionBenchmark,
+    TaskBenchmark,
 )
 from czbench.tasks import get_task
 from czbench.tasks.clustering import SWEEP_RESOLUTIONS
@@ -97,7 +98,7 @@ def expected_failed_checks(estimator):
 
 @parametrize_with_checks(
     [ClusteringBenchmark(), EmbeddingBenchmark(), BatchIntegrationBenchmark(),
-     BatchIntegrationRowBatch(),
+     BatchIntegrationRowBatch(), TaskBenchmark("embedding"),
      # small settings keep the ~60 fits of the checks fast; the code path is the default one
      LabelPredictionBenchmark(classifiers=("lr",), n_folds=2, min_class_size=2)],
     expected_failed_checks=expected_failed_checks, xfail_strict=True)

@@ -6,6 +6,7 @@ Also ``python -m czbench``. Every bad input is a one-line error and exit status 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ from czbench.datasets.modalities import list_modalities
 from czbench.errors import CZBenchError, CZBenchWarning
 from czbench.export import tracking as tracking_cli
 
-LISTS = ("datasets", "tasks", "metrics", "baselines", "modalities", "models")
+LISTS = ("datasets", "tasks", "metrics", "baselines", "modalities", "models", "plugins")
 
 
 def _csv(value: str) -> list[str]:
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     lister = sub.add_parser("list", help="list datasets, tasks, metrics, baselines, "
-                                         "modalities or models")
+                                         "modalities, models or plugins")
     lister.add_argument("what", choices=LISTS)
 
     run = sub.add_parser("run", help="benchmark embeddings of a dataset on tasks")
@@ -135,7 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as done:  # --help, --version, or a usage error (one line, status 2)
         return int(done.code or 0)
-    console = Console(width=None if sys.stdout.isatty() else 160)
+    # piped output is 160 columns wide unless COLUMNS says otherwise
+    console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
     with warnings.catch_warnings():
         warnings.showwarning = _one_line_warning
         warnings.filterwarnings("once", category=CZBenchWarning)

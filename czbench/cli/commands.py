@@ -28,20 +28,39 @@ def report(args: argparse.Namespace, console: Console) -> None:
     console.print(f"report written to {args.output}: " + ", ".join(p.name for p in written))
 
 
+def list_plugins(console: Console) -> None:
+    """``czbench list plugins``: every entry point found and what became of it."""
+    from czbench.plugins import PLUGIN_GROUPS, list_plugins
+
+    table = Table("group", "name", "distribution", "version", "status", "error",
+                  title="Plugins (entry points in " + ", ".join(PLUGIN_GROUPS) + ")")
+    reports = list_plugins()
+    for r in reports:
+        style = {"loaded": "green", "error": "red", "refused": "yellow"}.get(r.status, "")
+        table.add_row(r.group, r.name, r.distribution, r.version or "-",
+                      f"[{style}]{r.status}[/{style}]", escape(r.error) or "-")
+    console.print(table if reports else "no plugins installed (see docs/contributing.md)")
+
+
 def list_assets(what: str, console: Console) -> None:
-    """``czbench list datasets|tasks|metrics|baselines``."""
+    """``czbench list datasets|tasks|metrics|baselines|modalities|models|plugins``; the
+    origin column says built-in, or which plugin distribution (and version) ships it."""
+    if what == "plugins":
+        return list_plugins(console)
     if what == "datasets":
         import czbench.datasets as ds
+        from czbench.datasets.registry import REGISTRY
 
         table = Table("name", "modality", "rows", "features", "columns", "embeddings",
-                      "licence", title="Registered datasets (provenance: czbench/datasets/data/"
-                                       "NAME.md)")
+                      "licence", "origin", title="Registered datasets (provenance: "
+                                                 "czbench/datasets/data/NAME.md)")
         table.columns[0].overflow = "fold"  # names are typed back: never cut them
         for name in ds.list():
             info = ds.info(name)
             table.add_row(name, info.modality, f"{info.n_cells} {info.rows}s",
                           str(info.n_genes), ", ".join(info.columns),
-                          ", ".join(info.embeddings) or "-", info.licence)
+                          ", ".join(info.embeddings) or "-", info.licence,
+                          escape(REGISTRY.origin(name).label()))
     elif what == "modalities":
         from czbench.datasets.modalities import get_modality, list_modalities
 
@@ -54,45 +73,61 @@ def list_assets(what: str, console: Console) -> None:
                           m.description)
     elif what == "models":
         from czbench.models import list_models
-        from czbench.models.registry import model_factory
+        from czbench.models.registry import REGISTRY, model_factory
 
-        table = Table("model", "needs", "seeded", "description",
+        table = Table("model", "needs", "seeded", "description", "origin",
                       title="Models (also mlflow:PATH_OR_URI packages)")
         for name in list_models():
+            origin = escape(REGISTRY.origin(name).label())
             try:
                 cls = model_factory(name)
-            except ImportError:  # a plugin whose module cannot be imported
-                table.add_row(name, "-", "-", "(cannot be imported)")
+            except ImportError:  # a registered model whose module cannot be imported
+                table.add_row(name, "-", "-", "(cannot be imported)", origin)
                 continue
             extra = getattr(cls, "extra", None)
             table.add_row(name, escape(f"czbench[{extra}]") if extra else "-",
                           "yes" if getattr(cls, "seeded", True) else "no",
-                          getattr(cls, "description", ""))
+                          getattr(cls, "description", ""), origin)
     elif what == "baselines":
+        from czbench.baselines import REGISTRY
         from czbench.run.inputs import all_baselines
 
-        table = Table("baseline", "kind", "from", "description", title="Baselines")
-        for name, (baseline, origin) in all_baselines().items():
+        table = Table("baseline", "kind", "from", "description", "origin", title="Baselines")
+        for name, (baseline, where) in all_baselines().items():
             needs = " (needs raw counts)" if baseline.needs_counts else ""
-            table.add_row(f"baseline:{name}", baseline.kind, origin,
-                          baseline.description + needs)
+            origin = REGISTRY.origin(name).label() if name in REGISTRY else "-"
+            table.add_row(f"baseline:{name}", baseline.kind, where,
+                          baseline.description + needs, escape(origin))
     else:
+        from czbench.metrics.registry import REGISTRY as METRICS
         from czbench.tasks import list_tasks, task_class
+        from czbench.tasks.registry import REGISTRY as TASKS
 
         if what == "tasks":
             table = Table("task", "scores", "needs obs columns", "metrics", "description",
-                          title="Registered tasks")
+                          "origin", title="Registered tasks")
             for name in list_tasks():
                 task = task_class(name)()
                 table.add_row(name, task.input_kind, ", ".join(task.required_columns),
-                              ", ".join(m.name for m in type(task).metrics), task.description)
+                              ", ".join(m.name for m in type(task).metrics), task.description,
+                              escape(TASKS.origin(name).label()))
         else:
-            table = Table("task", "metric", "higher is better", "description",
-                          title="Metrics (definitions: docs/spec.md)")
+            table = Table("task", "metric", "higher is better", "description", "origin",
+                          title="Metrics (definitions: docs/spec.md; task '-': registered "
+                                "metric functions, czbench.metrics.compute)")
+            reported = set()
             for name in list_tasks():
                 for spec in task_class(name).metrics:
+                    reported.add(spec.name)
+                    origin = METRICS.origin(spec.name) if spec.name in METRICS \
+                        else TASKS.origin(name)
                     table.add_row(name, spec.name, "yes" if spec.higher_is_better else "no",
-                                  spec.description)
+                                  spec.description, escape(origin.label()))
+            for name in METRICS.names():
+                if name not in reported:
+                    info = METRICS.get(name)
+                    table.add_row("-", name, "yes" if info.higher_is_better else "no",
+                                  info.description, escape(METRICS.origin(name).label()))
     console.print(table)
 
 

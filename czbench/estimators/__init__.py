@@ -24,6 +24,8 @@ parameters, with the tasks' defaults; ``random_state`` is the seed of the run's
   ``predict_proba`` and ``score`` (accuracy) use ``primary_classifier``.
 * ``ReplicateRetrievalBenchmark`` scores profiles ``X`` (Cell Painting wells, pseudo-bulks)
   by how well each perturbation's replicates (``y``) are retrieved ahead of the controls.
+* ``TaskBenchmark("name")`` runs any registered embedding task -- plugins' included -- with
+  ``y`` as its target column and ``batch`` as its ``batch_key``.
 * ``PerturbationExpressionPredictionBenchmark`` learns the ground truth from counts in ``fit``
   and scores predicted expression in ``score``.
 
@@ -42,6 +44,7 @@ from czbench.estimators.embedding_scores import (
     ClusteringBenchmark,
     EmbeddingBenchmark,
 )
+from czbench.estimators.generic import TaskBenchmark
 from czbench.estimators.label_prediction import LabelPredictionBenchmark
 from czbench.estimators.perturbation import PerturbationExpressionPredictionBenchmark
 from czbench.estimators.retrieval import ReplicateRetrievalBenchmark
@@ -58,5 +61,6 @@ __all__ = [
     "PerturbationExpressionPredictionBenchmark",
     "ReplicateRetrievalBenchmark",
     "SequentialOrganizationBenchmark",
+    "TaskBenchmark",
     "results_frame",
 ]

@@ -121,10 +121,13 @@ def add_records(document: dict[str, Any], entry: dict[str, Any],
 
 
 def finish(document: dict[str, Any]) -> dict[str, Any]:
-    """Add ``summary`` and ``aggregates`` (:mod:`czbench.run.summary`) and validate."""
+    """Add ``summary`` and ``aggregates`` (:mod:`czbench.run.summary`) and the ``origins`` of
+    the assets used (:mod:`czbench.run.origins`), and validate."""
+    from czbench.run.origins import run_origins
     from czbench.run.summary import summarize
 
     summarize(document)
+    document["origins"] = run_origins(document)
     validate(document)
     return document
 
