@@ -52,8 +52,8 @@ def list_assets(what: str, console: Console) -> None:
         from czbench.datasets.registry import REGISTRY
 
         table = Table("name", "modality", "rows", "features", "columns", "embeddings",
-                      "licence", "origin", title="Registered datasets (provenance: "
-                                                 "czbench/datasets/data/NAME.md)")
+                      "licence", "origin", title="Registered datasets (provenance: czbench/"
+                                                 "datasets/data/NAME.md)")
         table.columns[0].overflow = "fold"  # names are typed back: never cut them
         for name in ds.list():
             info = ds.info(name)

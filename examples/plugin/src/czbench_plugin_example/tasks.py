@@ -1,8 +1,9 @@
 """The plugin's task: how pure each cell's neighbourhood is, by cell type.
 
 It reads one obs column (``label_key``), uses czbench's shared kNN graph (``knn_k``) and
-reports the plugin's metric through :func:`czbench.metrics.compute`, so the metric is
-implemented once and the task only declares what it needs.
+reports the plugin's metric through :func:`czbench.metrics.compute` (given the MetricInfo
+itself, so the task works before the package is installed), so the metric is implemented once
+and the task only declares what it needs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from czbench.context import RunContext
 from czbench.metrics import compute
 from czbench.neighbors import KNNGraph
 from czbench.tasks import MetricSpec, Task, TaskRun
+from czbench_plugin_example.metrics import LABEL_KNN_PURITY
 
 
 class NeighbourhoodPurityTask(Task):
@@ -35,6 +37,6 @@ class NeighbourhoodPurityTask(Task):
 
     def _run(self, values: Any, obs: pd.DataFrame, knn: KNNGraph | None,
              context: RunContext) -> TaskRun:
-        value = compute("label_knn_purity", values, labels=obs[self.label_key].to_numpy(),
+        value = compute(LABEL_KNN_PURITY, values, labels=obs[self.label_key].to_numpy(),
                         knn=knn, seed=context.seed)
         return self._output([self._result("label_knn_purity", value, k=self.k)])
