@@ -276,7 +276,7 @@ RANKS = {
 #: lazy entries
 SAME_RANK_ALLOWED = {("baselines", "datasets"), ("context", "errors"), ("utils", "errors"),
                      ("context", "utils"), ("registry", "errors"), ("registry", "utils"),
-                     ("cli", "plugins"),
+                     ("cli", "plugins"), ("testing", "callbacks"), ("testing", "datamodules"),
                      ("graph", "neighbors"), ("cli", "report"),
                      ("packaging", "datamodules"), ("cli", "packaging"), ("cli", "datamodules"),
                      ("cli", "export")}

@@ -189,8 +189,10 @@ def test_ddp_two_processes_equal_one_process(tmp_path):
     assert (single["world_size"], ddp["world_size"]) == (1, 2)
     assert single["n_cells"] == ddp["n_cells"] == 301
     assert single["embedding_sha256"] == ddp["embedding_sha256"]
-    # the core tasks: 20 label_prediction + 11 others (no pcr_comparison without a dataset)
-    assert len(single["results"]) == 31
+    # the core tasks: 20 label_prediction + 12 others (pcr_comparison against the
+    # datamodule's dataset, its validation cells matched by name, on every rank)
+    assert len(single["results"]) == 32
+    assert "czbench/batch_integration/pcr_comparison" in ddp["results"]
     for name, value in single["results"].items():
         assert ddp["results"][name] == pytest.approx(value, abs=1e-6), name
     assert np.isfinite(list(ddp["results"].values())).all()

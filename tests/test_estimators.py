@@ -408,6 +408,6 @@ def test_package_exports():
         "CrossSpeciesLabelPredictionBenchmark", "EmbeddingBenchmark", "InputTypeError",
         "LabelPredictionBenchmark", "PerturbationExpressionPredictionBenchmark",
         "ReplicateRetrievalBenchmark",
-        "SequentialOrganizationBenchmark", "results_frame"])
+        "SequentialOrganizationBenchmark", "TaskBenchmark", "results_frame"])
     for name in czbench.estimators.__all__:
         assert getattr(czbench.estimators, name).__module__.startswith("czbench.estimators.")

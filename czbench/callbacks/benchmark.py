@@ -228,7 +228,13 @@ class BenchmarkCallback(L.Callback):
         codes = {c: gathered[c] for c in self.columns}
         datamodule = getattr(trainer, "datamodule", None)
         if datamodule is not None and hasattr(datamodule, "obs_frame"):
-            return datamodule.obs_frame(codes)
+            frame = datamodule.obs_frame(codes)
+            adata = getattr(datamodule, "adata", None)
+            if "index" in gathered and adata is not None:
+                # the cells' names: tasks prepared on the dataset (batch_integration's
+                # unintegrated PCA for pcr_comparison) match the scored cells by name
+                frame.index = pd.Index(adata.obs_names[np.asarray(gathered["index"])])
+            return frame
         return pd.DataFrame(codes)
 
     def _score(self, trainer: L.Trainer, pl_module: L.LightningModule,
