@@ -146,7 +146,9 @@ def compute(metric: str | MetricInfo, embedding: Any = None, *, labels: Any = No
             batch: Any = None, time: Any = None, knn: Any = None, seed: int = DEFAULT_SEED,
             **params: Any) -> float:
     """The value of ``metric`` on these inputs; each declared input must be given, with one
-    entry per cell (a one-line InputError names the one that is not)."""
+    entry per cell (a one-line InputError names the one that is not). A ``knn`` graph with
+    more than the metric's ``k`` neighbours is cut to its first ``k``; a smaller one (or none)
+    is rebuilt from the embedding."""
     from czbench.neighbors import knn_graph
     from czbench.utils.arrays import check_embedding
 
@@ -171,9 +173,10 @@ def compute(metric: str | MetricInfo, embedding: Any = None, *, labels: Any = No
                              f"(metric {info.name})")
     if "knn" in info.inputs:
         assert info.k is not None
-        if knn is None or knn.k < min(info.k, n) or knn.n_cells != n:
+        k = min(info.k, n)
+        if knn is None or knn.k < k or knn.n_cells != n:
             knn = knn_graph(embedding, info.k, seed=seed)
-        given["knn"] = knn
+        given["knn"] = knn.head(k) if knn.k > k else knn  # the metric's own neighbourhood
     args = [given[role] for role in info.inputs]
     kwargs = {**params, **({"seed": seed} if info.seeded else {})}
     value = metric_function(info)(*args, **kwargs)

@@ -281,7 +281,7 @@ def check_task(task: str | Task | type[Task], adata: Any = None, *, seed: int = 
         "hold no lambda, open file or lock, and keep prepared state picklable (Dask ships "
         "tasks to workers)", needs=("results",))
     run("lightning_callback", checker.lightning_callback,
-        "read obs only through column_options (the callback gathers just those, as text "
-        "codes with a fresh index) and take randomness from the context",
+        "read obs only through column_options (the callback gathers just those, the rows "
+        "named as in the dataset) and take randomness from the context",
         needs=("results", "deterministic"))
     return checker.checks.finish(raise_on_failure)
