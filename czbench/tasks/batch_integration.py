@@ -39,8 +39,9 @@ class BatchIntegrationTask(Task):
     ``metrics`` restricts the metrics computed (None: all; the choice is recorded with the
     task's options). ``pre_integration`` is the unintegrated representation ``pcr_comparison``
     compares with: ``"pca"`` (the dataset's unintegrated PCA, ``baseline:pca`` or the shipped
-    ``X_pca``) or ``"obsm:KEY"``; read in :meth:`prepare`, so a task used without a dataset
-    (callback, estimators) leaves ``pcr_comparison`` out with a recorded warning.
+    ``X_pca``) or ``"obsm:KEY"``; read in :meth:`prepare` (the run layer, and the callback on
+    an ``AnnDataModule``'s dataset), so a task used without a dataset (the estimators) leaves
+    ``pcr_comparison`` out with a recorded warning.
     """
 
     name = "batch_integration"
