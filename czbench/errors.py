@@ -15,3 +15,9 @@ class MetricError(CZBenchError):
 
 class CZBenchWarning(UserWarning):
     """Something czbench computed is defined but may mislead (recorded in results files)."""
+
+
+def describe_error(err: BaseException) -> str:
+    """``ExceptionType: first line of the message`` (an error reported on one line)."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__

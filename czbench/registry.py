@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from typing import Any, Generic, TypeVar
 
-from czbench.errors import InputError
+from czbench.errors import InputError, describe_error
 from czbench.utils.imports import load_entry
 
 T = TypeVar("T")
@@ -83,20 +83,12 @@ class PluginReport:
     status: str
     error: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 #: every entry point seen so far, in discovery order (``czbench list plugins``)
 PLUGIN_REPORTS: list[PluginReport] = []
 #: every registry, by kind (``task``, ``dataset``...)
 REGISTRIES: dict[str, Registry[Any]] = {}
-
-
-def one_line(err: BaseException) -> str:
-    """``ExceptionType: first line of the message``."""
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
 
 
 class Registry(Generic[T]):
@@ -119,27 +111,35 @@ class Registry(Generic[T]):
         self._entries: dict[str, T | str] = dict(builtins)
         self._origins: dict[str, Origin] = dict.fromkeys(builtins, BUILTIN)
         self._discovered = group is None
+        self._loading = False
         self._lock = threading.RLock()
         REGISTRIES[kind] = self
 
     # -- plugins -----------------------------------------------------------------------------
     def discover(self) -> None:
-        """Load this kind's plugins once (a no-op afterwards and while loading)."""
+        """Load this kind's plugins once. Other threads wait until loading is done; the
+        loading thread itself (a plugin looking names up at import) sees what is loaded."""
         if self._discovered:
             return
-        with self._lock:
-            if self._discovered:
+        with self._lock:  # re-entrant: the loading thread gets in, others wait here
+            if self._discovered or self._loading:
                 return
-            self._discovered = True  # before loading: a plugin may look names up meanwhile
-            if os.environ.get(DISABLE_ENV, "").strip() in ("1", "true", "yes"):
-                return
-            points = sorted(metadata.entry_points(group=self.group),
-                            key=lambda ep: (ep.name, _dist_name(ep)))
-            claimants: dict[str, list[str]] = {}
-            for ep in points:
-                claimants.setdefault(ep.name, []).append(_dist_name(ep))
-            for ep in points:
-                self._load_plugin(ep, claimants[ep.name])
+            self._loading = True
+            try:
+                if os.environ.get(DISABLE_ENV, "").strip() not in ("1", "true", "yes"):
+                    self._load_plugins()
+            finally:
+                self._loading = False
+                self._discovered = True
+
+    def _load_plugins(self) -> None:
+        points = sorted(metadata.entry_points(group=self.group),
+                        key=lambda ep: (ep.name, _dist_name(ep)))
+        claimants: dict[str, list[str]] = {}
+        for ep in points:
+            claimants.setdefault(ep.name, []).append(_dist_name(ep))
+        for ep in points:
+            self._load_plugin(ep, claimants[ep.name])
 
     def _load_plugin(self, ep: metadata.EntryPoint, claimants: list[str]) -> None:
         dist = _dist_name(ep)
@@ -159,8 +159,8 @@ class Registry(Generic[T]):
             asset = ep.load()
             if self._adopt is not None:
                 asset = self._adopt(ep.name, asset)
-        except Exception as err:  # noqa: BLE001 - a broken plugin never breaks czbench
-            return report("error", one_line(err))
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - a broken plugin never breaks czbench
+            return report("error", describe_error(err))
         current = self._entries.get(ep.name)
         if current is not None and current is not asset:
             return report("refused", f"'{ep.name}' is already registered as another "
@@ -176,7 +176,7 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: object) -> bool:
         self.discover()
-        return name in self._entries
+        return isinstance(name, str) and name in self._entries
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
@@ -209,8 +209,7 @@ class Registry(Generic[T]):
         return self._origins[name]
 
     # -- changes -----------------------------------------------------------------------------
-    def register(self, name: str, asset: T, *, replace: bool = False,
-                 origin: Origin | None = None) -> T:
+    def register(self, name: str, asset: T, *, replace: bool = False) -> T:
         """Add ``asset`` as ``name``; a taken name needs ``replace=True`` (re-registering the
         same object is a no-op)."""
         self.discover()
@@ -221,7 +220,7 @@ class Registry(Generic[T]):
         if current is asset:
             return asset
         self._entries[name] = asset
-        self._origins[name] = origin or Origin("registered", entry_point=_module_of(asset))
+        self._origins[name] = Origin("registered", entry_point=_module_of(asset))
         return asset
 
     def unregister(self, name: str) -> None:
@@ -249,13 +248,26 @@ class Registry(Generic[T]):
             PLUGIN_REPORTS[:] = [r for r in PLUGIN_REPORTS if r.group != self.group]
 
 
+def check_name(kind: str, name: str, declared: Any) -> None:
+    """An asset registered (or declared as an entry point) as ``name`` must be named so."""
+    if declared != name:
+        raise InputError(f"{kind} '{name}': registered under another name than the {kind}'s "
+                         f"own ('{declared}')")
+
+
 def _dist_name(ep: metadata.EntryPoint) -> str:
     return ep.dist.name if ep.dist is not None else "(unknown distribution)"
 
 
 def _module_of(asset: Any) -> str | None:
-    module = getattr(asset, "__module__", None) or getattr(type(asset), "__module__", None)
-    return None if module is None or module.startswith("czbench.") else module
+    """The user's module an asset comes from: a class's or function's own, or that of the
+    function a descriptor wraps (``MetricInfo.function``, ``Baseline.fn``)."""
+    for obj in (asset, getattr(asset, "function", None), getattr(asset, "fn", None)):
+        module = getattr(obj, "__module__", None) if isinstance(obj, type) or callable(obj) \
+            else None
+        if module and not module.startswith("czbench."):
+            return module
+    return None
 
 
 def discover_all() -> list[PluginReport]:

@@ -153,7 +153,7 @@ def test_every_shipped_dataset_passes(dataset):
 def test_a_dataset_info_is_checked_from_its_file_and_broken_fields_are_named():
     info = replace(ds.get_info("lung_celllines_mixology"), name="lung_copy")
     report = check_dataset(info)  # not registered: read from its file with its columns
-    assert report.skipped == {"provenance_page": "not a built-in dataset"}
+    assert report.skipped == {} and "provenance_page" in report.passed  # its .md is there
     broken = replace(info, licence="", sha256="abc", n_cells=5, tasks=("no_such_task",))
     report = check_dataset(broken, raise_on_failure=False)
     assert list(report.failed) == ["fields", "file", "shape", "default_tasks"]
@@ -163,10 +163,25 @@ def test_a_dataset_info_is_checked_from_its_file_and_broken_fields_are_named():
     assert "the registry says abc" in report.failed["file"]
     assert "(1021, 3000)" in report.failed["shape"]
     assert "no_such_task: InputError" in report.failed["default_tasks"]
-    assert report.skipped == {"provenance_page": "not a built-in dataset"}
+    assert report.skipped == {}
 
 
 MODEL_CHECKS = ["identity", "output", "deterministic", "picklable", "global_random_state"]
+
+
+def test_a_plugin_dataset_is_held_to_its_sha256_and_needs_a_provenance_page(tmp_path):
+    """A dataset in another package ("pkg:path") is strict unless it is a built-in entry for
+    a third party's file (scanpy's pbmc68k_reduced)."""
+    import shutil
+
+    source = ds.get_info("lung_celllines_mixology")
+    shutil.copy(source.path(), tmp_path / "copy.h5ad")
+    info = replace(source, name="lung_copy", file=str(tmp_path / "copy.h5ad"))
+    report = check_dataset(replace(info, sha256="0" * 64), raise_on_failure=False)
+    assert "file" in report.failed and "provenance_page" in report.failed
+    assert "copy.md is missing" in report.failed["provenance_page"]
+    assert check_dataset("pbmc68k_reduced").skipped["provenance_page"].startswith(
+        "the file is shipped by another package")
 
 
 @pytest.mark.parametrize("model", ["harmony", "combat", "scanorama"])
@@ -314,7 +329,9 @@ def test_a_metric_that_cannot_pickle_fails_picklable():
     info = MetricInfo("local", lambda e, labels: 0.5 + 0.0 * float(e[0, 0]),
                       ("embedding", "labels"), "A lambda", rewards_structure=False)
     report = check_metric(info, raise_on_failure=False)
-    assert list(report.failed) == ["picklable"] and "rewards_mixing" in report.skipped
+    assert list(report.failed) == ["rewards_mixing", "picklable"]
+    # a constant declared rewards_structure=False reads no batch: nothing vouches for it
+    assert "reads no batch" in report.failed["rewards_mixing"]
 
 
 class _Rows(Model):

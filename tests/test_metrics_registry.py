@@ -62,6 +62,15 @@ def test_a_larger_graph_is_cut_to_the_metrics_k(data):
     assert value != clisi_knn(big, labels)  # the uncut graph would be another number
 
 
+def test_knn_k_sets_the_neighbourhood(data):
+    x, labels, _, _ = data
+    big = knn_graph(x, 200, seed=0)
+    values = [compute("clisi_knn", x, labels=labels, knn=big, knn_k=k) for k in (30, 90, 150)]
+    assert values == [clisi_knn(big.head(k), labels) for k in (30, 90, 150)]
+    assert len(set(values)) == 3
+    assert compute("clisi_knn", x, labels=labels, knn_k=30) == values[0]  # graph built at 30
+
+
 def test_inputs_are_checked_before_the_metric_runs(data):
     x, labels, batch, _ = data
     with pytest.raises(InputError, match="metric bras: needs batch"):

@@ -29,6 +29,7 @@ PY = Path(sys.executable)
 GOOD_MODULE = '''
 import numpy as np
 from czbench.metrics import MetricInfo
+from czbench.models import Model
 from czbench.tasks import MetricSpec, Task
 
 
@@ -56,6 +57,20 @@ class SpreadTask(Task):
 
 class NotATask:
     name = "not_a_task"
+
+
+class NeedsArgsTask(SpreadTask):
+    name = "needs_args_task"
+
+    def __init__(self, label_key):
+        self.label_key = label_key
+
+
+class Rows(Model):
+    name = "rows_model"
+
+    def _embed(self, adata, seed):
+        return np.asarray(adata.X[:, :4].todense())
 '''
 
 
@@ -81,12 +96,16 @@ def plugins(tmp_path, monkeypatch):
     _distribution(site, "good-plugin", "1.2.0", {
         "czbench.metrics": {"centroid_spread": "good_plugin_mod:SPREAD"},
         "czbench.tasks": {"centroid_spread_task": "good_plugin_mod:SpreadTask",
-                          "not_a_task": "good_plugin_mod:NotATask"},
+                          "not_a_task": "good_plugin_mod:NotATask",
+                          "needs_args_task": "good_plugin_mod:NeedsArgsTask"},
+        "czbench.models": {"rows_alias": "good_plugin_mod:Rows"},
     }, {"good_plugin_mod": GOOD_MODULE})
     _distribution(site, "broken-plugin", "0.0.1", {
-        "czbench.tasks": {"broken_task": "broken_plugin_mod:BrokenTask"},
+        "czbench.tasks": {"broken_task": "broken_plugin_mod:BrokenTask",
+                          "exiting_task": "exiting_plugin_mod:Task"},
         "czbench.models": {"broken_model": "broken_plugin_mod:Model"},
-    }, {"broken_plugin_mod": "import a_package_that_is_not_installed\n"})
+    }, {"broken_plugin_mod": "import a_package_that_is_not_installed\n",
+        "exiting_plugin_mod": "raise SystemExit('configuration missing')\n"})
     _distribution(site, "greedy-plugin", "2.0", {
         "czbench.tasks": {"clustering": "good_plugin_mod:SpreadTask"},
         "czbench.datasets": {"shared_name": "good_plugin_mod:SPREAD"},
@@ -102,7 +121,7 @@ def plugins(tmp_path, monkeypatch):
     yield site
     for kind, state in states.items():
         REGISTRIES[kind].restore(state)
-    for module in ("good_plugin_mod", "broken_plugin_mod"):
+    for module in ("good_plugin_mod", "broken_plugin_mod", "exiting_plugin_mod"):
         sys.modules.pop(module, None)
 
 
@@ -134,6 +153,12 @@ def test_broken_and_refused_plugins_are_reported_and_the_rest_works(plugins):
     assert reports["broken-plugin/broken_model"].status == "error"
     contract = reports["good-plugin/not_a_task"]
     assert contract.status == "error" and "subclass of czbench.tasks.Task" in contract.error
+    needs = reports["good-plugin/needs_args_task"]
+    assert needs.status == "error" and "needs label_key" in needs.error
+    alias = reports["good-plugin/rows_alias"]
+    assert alias.status == "error" and "model's own ('rows_model')" in alias.error
+    exiting = reports["broken-plugin/exiting_task"]
+    assert exiting.error == "SystemExit: configuration missing"
     clash = reports["greedy-plugin/clustering"]
     assert clash.status == "refused" and "built-in task" in clash.error
     for dist in ("greedy-plugin", "rival-plugin"):
@@ -161,7 +186,7 @@ def test_broken_and_refused_plugins_are_reported_and_the_rest_works(plugins):
     assert values["centroid_spread"] == pytest.approx(expected, rel=1e-5)
     origins = result.document["origins"]
     assert origins["tasks"]["centroid_spread_task"]["distribution"] == "good-plugin"
-    assert origins["metrics"]["centroid_spread"]["version"] == "1.2.0"
+    assert origins["metrics"]["centroid_spread_task/centroid_spread"]["version"] == "1.2.0"
     assert origins["tasks"]["embedding"]["source"] == "builtin"
 
 
@@ -191,6 +216,60 @@ def test_register_refuses_a_name_a_plugin_owns(plugins):
 
     with pytest.raises(InputError, match="already registered .plugin: good-plugin 1.2.0"):
         register_metric(MetricInfo("centroid_spread", np.mean, ("embedding",), "x"))
+
+
+def test_other_threads_wait_for_discovery(tmp_path, monkeypatch):
+    """While one thread imports a slow plugin, another looking a name up waits for it instead
+    of seeing a half-filled registry."""
+    import threading
+
+    from czbench.tasks import task_class
+
+    site = tmp_path / "slow_site"
+    site.mkdir()
+    _distribution(site, "slow-plugin", "1.0", {
+        "czbench.tasks": {"slow_task": "slow_plugin_mod:SlowTask"}}, {"slow_plugin_mod": '''
+        import time
+        from czbench.tasks.embedding import EmbeddingTask
+        time.sleep(0.5)
+
+        class SlowTask(EmbeddingTask):
+            name = "slow_task"
+        '''})
+    state = {kind: registry.snapshot() for kind, registry in REGISTRIES.items()}
+    monkeypatch.syspath_prepend(str(site))
+    importlib.invalidate_caches()
+    REGISTRIES["task"].restore_builtins()
+    found = {}
+    try:
+        first = threading.Thread(target=lambda: found.update(a=task_class("slow_task")))
+        first.start()
+        import time
+
+        time.sleep(0.1)  # the first thread is importing the plugin now
+        found["b"] = task_class("slow_task")
+        first.join()
+        assert found["a"] is found["b"] and found["a"].name == "slow_task"
+    finally:
+        for kind, saved in state.items():
+            REGISTRIES[kind].restore(saved)
+        sys.modules.pop("slow_plugin_mod", None)
+
+
+def test_an_unregistered_task_under_a_builtin_name_is_not_credited_to_czbench():
+    import czbench
+    from czbench.tasks.embedding import EmbeddingTask
+
+    class MyEmbedding(EmbeddingTask):
+        """Not the registered 'embedding' task, though it has its name."""
+
+    result = czbench.benchmark("pbmc68k_reduced", embeddings=["obsm:X_pca"],
+                               tasks=[MyEmbedding(batch_key=None)])
+    result = result[0] if isinstance(result, list) else result
+    origin = result.document["origins"]["tasks"]["embedding"]
+    assert origin["source"] == "unregistered"
+    assert origin["entry_point"].endswith("MyEmbedding")
+    assert result.document["origins"]["metrics"]["embedding/silhouette_score"] == origin
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,11 +320,13 @@ def test_template_plugin_from_the_cli(template):
     assert "neighbourhood_purity" in tasks and "clustering" in tasks  # the dataset's + defaults
     origins = document["origins"]
     for kind, name in (("datasets", "lung_mixology_3cl"), ("tasks", "neighbourhood_purity"),
-                       ("metrics", "label_knn_purity"), ("models", "random_projection")):
+                       ("metrics", "neighbourhood_purity/label_knn_purity"),
+                       ("models", "random_projection")):
         assert origins[kind][name] == {
             "source": "plugin", "distribution": "czbench-plugin-example", "version": "0.1.0",
             "entry_point": origins[kind][name]["entry_point"]}
     assert origins["tasks"]["clustering"]["source"] == "builtin"
+    assert origins["metrics"]["clustering/adjusted_rand_index"]["source"] == "builtin"
 
 
 @pytest.mark.slow

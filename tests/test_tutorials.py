@@ -10,7 +10,10 @@ cell fails the test with the cell's source and traceback.
 
 from __future__ import annotations
 
+import importlib
+import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import nbformat
@@ -48,6 +51,12 @@ def execute(nb: nbformat.NotebookNode, kernel_dir: Path, cwd: Path) -> nbformat.
     return nb
 
 
+def _installed() -> set[str]:
+    """Names of the distributions installed in this environment."""
+    importlib.invalidate_caches()
+    return {d.metadata["Name"] for d in metadata.distributions()}
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_tutorial_runs(path, kernel_dir, tmp_path, monkeypatch):
     cwd, scratch = tmp_path / "cwd", tmp_path / "tmp"
@@ -56,10 +65,16 @@ def test_tutorial_runs(path, kernel_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("TMPDIR", str(scratch))  # the kernel's tempfile.mkdtemp() lands here
     nb = nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(WHICH_PYTHON))
+    before = _installed()
     try:
         execute(nb, kernel_dir, cwd)
     except CellExecutionError as err:
         pytest.fail(f"{path.name}: a cell failed\n{err}", pytrace=False)
+    finally:  # a notebook that installs a package (the plugin tutorial) leaves none behind
+        left = sorted(_installed() - before)
+        if left:
+            subprocess.run([sys.executable, "-m", "pip", "uninstall", "--quiet", "-y", *left],
+                           check=False)
     prefix = "".join(o.get("text", "") for o in nb.cells[-1].outputs).strip()
     assert Path(prefix).resolve() == Path(sys.prefix).resolve(), \
         f"the kernel ran {prefix}, not this interpreter's environment {sys.prefix}"

@@ -15,7 +15,7 @@ from czbench.baselines.base import BASELINE_KINDS, Baseline
 from czbench.baselines.expression import PCA, RAW, pca_baseline, raw_baseline
 from czbench.context import DEFAULT_SEED
 from czbench.errors import InputError
-from czbench.registry import Registry
+from czbench.registry import Registry, check_name
 
 #: the generic baselines, by name
 BUILTIN_BASELINES = {b.name: b for b in (PCA, RAW)}
@@ -23,9 +23,7 @@ def _adopt(name: str, obj: object) -> Baseline:
     if not isinstance(obj, Baseline):
         raise InputError(f"baseline: expected a czbench.baselines.Baseline, got "
                          f"{type(obj).__name__}")
-    if obj.name != name:
-        raise InputError(f"baseline plugin '{name}': entry point name differs from the "
-                         f"baseline's name '{obj.name}'")
+    check_name("baseline", name, obj.name)
     return obj
 
 

@@ -116,13 +116,11 @@ def list_assets(what: str, console: Console) -> None:
                           title="Metrics (definitions: docs/spec.md; task '-': registered "
                                 "metric functions, czbench.metrics.compute)")
             reported = set()
-            for name in list_tasks():
+            for name in list_tasks():  # a task's number comes from the task's code
                 for spec in task_class(name).metrics:
                     reported.add(spec.name)
-                    origin = METRICS.origin(spec.name) if spec.name in METRICS \
-                        else TASKS.origin(name)
                     table.add_row(name, spec.name, "yes" if spec.higher_is_better else "no",
-                                  spec.description, escape(origin.label()))
+                                  spec.description, escape(TASKS.origin(name).label()))
             for name in METRICS.names():
                 if name not in reported:
                     info = METRICS.get(name)

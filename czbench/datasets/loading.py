@@ -9,7 +9,13 @@ import anndata as ad
 import pandas as pd
 
 from czbench.datasets.modalities import DEFAULT_MODALITY, get_modality
-from czbench.datasets.registry import STANDARD_COLUMNS, DatasetInfo, get_info, list_datasets
+from czbench.datasets.registry import (
+    STANDARD_COLUMNS,
+    DatasetInfo,
+    get_info,
+    list_datasets,
+    third_party_file,
+)
 from czbench.errors import CZBenchWarning, InputError
 from czbench.utils.hashing import sha256_array, sha256_file, sha256_parts
 
@@ -90,7 +96,7 @@ def load(name_or_path: str | Path, *, label_key: str | None = None,
         if verify and digest != info.sha256:
             message = (f"dataset '{name}': sha256 of {path} is {digest}, the registry "
                        f"expects {info.sha256}")
-            if info.external:
+            if third_party_file(info):
                 warnings.warn(message + " (file provided by another package)", stacklevel=2)
             else:
                 raise InputError(message)

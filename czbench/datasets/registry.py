@@ -8,16 +8,14 @@ from __future__ import annotations
 from czbench.datasets.catalog import BUILTIN_DATASETS
 from czbench.datasets.info import DATA_DIR, STANDARD_COLUMNS, DatasetInfo
 from czbench.errors import InputError
-from czbench.registry import Registry
+from czbench.registry import Registry, check_name
 
 
 def _adopt(name: str, info: object) -> DatasetInfo:
     if not isinstance(info, DatasetInfo):
         raise InputError(f"dataset: expected a czbench.datasets.DatasetInfo, got "
                          f"{type(info).__name__}")
-    if info.name != name:
-        raise InputError(f"dataset plugin '{name}': entry point name differs from the "
-                         f"dataset's name '{info.name}'")
+    check_name("dataset", name, info.name)
     return info
 
 
@@ -38,6 +36,13 @@ def unregister(name: str) -> None:
     REGISTRY.unregister(name)
 
 
+def third_party_file(info: DatasetInfo) -> bool:
+    """A built-in entry whose file another package ships (scanpy's ``pbmc68k_reduced``): its
+    sha256 may change with that package's version, so a mismatch warns instead of failing.
+    A plugin's own ``"<package>:<path>"`` file is verified strictly, like czbench's."""
+    return info.external and any(b is info for b in BUILTIN_DATASETS)
+
+
 def list_datasets() -> list[str]:
     """Names of the registered datasets."""
     return REGISTRY.names()
@@ -51,4 +56,4 @@ def get_info(name: str) -> DatasetInfo:
 
 
 __all__ = ["DATA_DIR", "STANDARD_COLUMNS", "DatasetInfo", "get_info", "list_datasets",
-           "register", "unregister"]
+           "register", "third_party_file", "unregister"]

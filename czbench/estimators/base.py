@@ -44,6 +44,17 @@ def results_frame(results: list[MetricResult]) -> pd.DataFrame:
     return pd.DataFrame([r.to_dict() for r in results], columns=list(RESULT_COLUMNS))
 
 
+def metric_value(results: list[MetricResult], metric: str) -> float:
+    """The value of ``metric`` among ``results``; a one-line error when the task left it out
+    (e.g. ``pcr_comparison`` without an unintegrated PCA)."""
+    value = next((r.value for r in results if r.metric == metric), None)
+    if value is None:
+        reported = ", ".join(dict.fromkeys(r.metric for r in results)) or "nothing"
+        raise InputError(f"metric: the task did not report {metric!r} on these inputs "
+                         f"(it reported {reported})")
+    return value
+
+
 def mean_of(results: list[MetricResult], metrics: tuple[str, ...]) -> float:
     """The plain mean of ``metrics`` among ``results`` (e.g. the two batch-mixing metrics)."""
     values = {r.metric: r.value for r in results}
@@ -158,7 +169,7 @@ class _EmbeddingScoreBenchmark(BaseEstimator):
 
     @classmethod
     def _primary(cls, results: list[MetricResult]) -> float:
-        return next(r.value for r in results if r.metric == cls.primary_metric)
+        return metric_value(results, cls.primary_metric)
 
     def _learn(self, run: TaskRun) -> None:
         """Store fitted state beyond ``results_`` and ``score_`` (none by default)."""

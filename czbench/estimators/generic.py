@@ -17,6 +17,7 @@ from czbench.estimators.base import (
     _check_labels,
     _EmbeddingScoreBenchmark,
     make_task,
+    metric_value,
     run_context,
 )
 from czbench.tasks import MetricResult, Task, TaskRun, task_class
@@ -77,5 +78,11 @@ class TaskBenchmark(_EmbeddingScoreBenchmark):
         return self._task().evaluate(X, obs, context=run_context(self.random_state))
 
     def _primary(self, results: list[MetricResult]) -> float:
-        name = self.metric or task_class(self.task).metrics[0].name
-        return next(r.value for r in results if r.metric == name)
+        """``metric``, or the first declared metric the task reported."""
+        if self.metric is None:
+            reported = {r.metric for r in results}
+            name = next((m.name for m in task_class(self.task).metrics if m.name in reported),
+                        task_class(self.task).metrics[0].name)
+        else:
+            name = self.metric
+        return metric_value(results, name)

@@ -20,7 +20,7 @@ import numpy as np
 
 from czbench.context import DEFAULT_SEED
 from czbench.errors import InputError, MetricError
-from czbench.registry import Registry
+from czbench.registry import Registry, check_name
 
 #: what a metric may read, in the order it declares
 METRIC_INPUTS = ("embedding", "labels", "batch", "time", "knn")
@@ -105,9 +105,7 @@ def _adopt(name: str, obj: Any) -> MetricInfo:
     if not isinstance(obj, MetricInfo):
         raise InputError(f"metric plugin '{name}': the entry point must name a "
                          f"czbench.metrics.MetricInfo, got {type(obj).__name__}")
-    if obj.name != name:
-        raise InputError(f"metric plugin '{name}': entry point name differs from the "
-                         f"metric's name '{obj.name}'")
+    check_name("metric", name, obj.name)
     return obj
 
 
@@ -143,12 +141,13 @@ def metric_function(metric: MetricInfo) -> Callable[..., float]:
 
 
 def compute(metric: str | MetricInfo, embedding: Any = None, *, labels: Any = None,
-            batch: Any = None, time: Any = None, knn: Any = None, seed: int = DEFAULT_SEED,
-            **params: Any) -> float:
+            batch: Any = None, time: Any = None, knn: Any = None, knn_k: int | None = None,
+            seed: int = DEFAULT_SEED, **params: Any) -> float:
     """The value of ``metric`` on these inputs; each declared input must be given, with one
-    entry per cell (a one-line InputError names the one that is not). A ``knn`` graph with
-    more than the metric's ``k`` neighbours is cut to its first ``k``; a smaller one (or none)
-    is rebuilt from the embedding."""
+    entry per cell (a one-line InputError names the one that is not). ``params`` go to the
+    function. A metric reading ``knn`` sees ``knn_k`` neighbours (default: its ``k``): a
+    given graph with more is cut to its first ``knn_k``, a smaller one (or none) is built from
+    the embedding."""
     from czbench.neighbors import knn_graph
     from czbench.utils.arrays import check_embedding
 
@@ -173,9 +172,12 @@ def compute(metric: str | MetricInfo, embedding: Any = None, *, labels: Any = No
                              f"(metric {info.name})")
     if "knn" in info.inputs:
         assert info.k is not None
-        k = min(info.k, n)
+        wanted = info.k if knn_k is None else knn_k
+        if isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < 2:
+            raise InputError(f"knn_k: expected an int >= 2, got {knn_k!r} (metric {info.name})")
+        k = min(wanted, n)
         if knn is None or knn.k < k or knn.n_cells != n:
-            knn = knn_graph(embedding, info.k, seed=seed)
+            knn = knn_graph(embedding, k, seed=seed)
         given["knn"] = knn.head(k) if knn.k > k else knn  # the metric's own neighbourhood
     args = [given[role] for role in info.inputs]
     kwargs = {**params, **({"seed": seed} if info.seeded else {})}

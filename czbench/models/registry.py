@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from czbench.errors import InputError
-from czbench.registry import Registry
+from czbench.registry import Registry, check_name
 
 if TYPE_CHECKING:
     from czbench.models.base import Model
@@ -31,6 +31,8 @@ def _adopt(name: str, factory: Any) -> Callable[..., Model]:
     if isinstance(factory, type) and not issubclass(factory, Model):
         raise InputError(f"model '{name}': {factory.__name__} is not a czbench.models.Model "
                          f"subclass")
+    if isinstance(factory, type):
+        check_name("model", name, getattr(factory, "name", name))
     if not callable(factory):
         raise InputError(f"model '{name}': expected a Model subclass or a factory returning "
                          f"one, got {type(factory).__name__}")

@@ -24,6 +24,7 @@ import pandas as pd
 from czbench import __version__
 from czbench.datasets.modalities import modality_of, row_unit_of
 from czbench.errors import InputError
+from czbench.run.origins import run_origins, task_origins
 from czbench.tasks import MetricResult, Task
 from czbench.utils.checks import check_output_path
 from czbench.utils.hashing import sha256_values
@@ -79,6 +80,7 @@ def new_document(*, seeds: Sequence[int], dataset: dict[str, Any], tasks: Sequen
         "context": dict(context),
         "dataset": dataset,
         "tasks": {t.name: jsonable(t.options()) for t in tasks},
+        "origins": {"tasks": task_origins(tasks)},
         "embeddings": [],
         "results": [],
         "summary": [],
@@ -123,7 +125,6 @@ def add_records(document: dict[str, Any], entry: dict[str, Any],
 def finish(document: dict[str, Any]) -> dict[str, Any]:
     """Add ``summary`` and ``aggregates`` (:mod:`czbench.run.summary`) and the ``origins`` of
     the assets used (:mod:`czbench.run.origins`), and validate."""
-    from czbench.run.origins import run_origins
     from czbench.run.summary import summarize
 
     summarize(document)

@@ -188,7 +188,11 @@ def load_values(item: Input, adata: ad.AnnData, seed: int) -> Any:
     """The matrix of ``item`` for ``adata`` (baselines computed with ``seed``), checked."""
     if item.values is not None:
         values = item.values
-    elif item.spec is None and item.model is None:
+    elif item.model is not None:  # a model by name, mlflow:URI or a Model instance
+        start = time.perf_counter()
+        values, hit = cached_embedding(item.model, adata, seed, use_cache=item.use_cache)
+        item.model_runs[int(seed)] = (time.perf_counter() - start, hit)
+    elif item.spec is None:
         raise InputError(f"embedding: {item.id} has no values")
     elif item.spec.startswith("obsm:"):
         key = item.spec[5:]
@@ -196,10 +200,6 @@ def load_values(item: Input, adata: ad.AnnData, seed: int) -> Any:
             raise InputError(f"embedding: obsm key '{key}' not found; obsm has: "
                              f"{', '.join(adata.obsm) or '(nothing)'}")
         values = adata.obsm[key]
-    elif item.model is not None:
-        start = time.perf_counter()
-        values, hit = cached_embedding(item.model, adata, seed, use_cache=item.use_cache)
-        item.model_runs[int(seed)] = (time.perf_counter() - start, hit)
     elif item.spec.startswith("baseline:"):
         values = find_baseline(item.spec[9:])(adata, seed, **item.options)
     else:

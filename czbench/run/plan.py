@@ -21,6 +21,7 @@ from czbench.datasets.modalities import DEFAULT_MODALITY, modality_of
 from czbench.errors import CZBenchError, InputError
 from czbench.run.document import dataset_entry, new_document, validate
 from czbench.run.inputs import Input, collect_inputs, load_values
+from czbench.run.origins import model_origins
 from czbench.run.rundir import Cell
 from czbench.tasks import CORE_TASKS, Task, get_task, list_tasks
 from czbench.utils.hashing import sha256_values
@@ -215,6 +216,7 @@ def plan_dataset(index: int, dataset: Any, embeddings: Any, predictions: Any,
                 item.options = {k: getattr(owner, k) for k in owner.option_names()}
     document = new_document(seeds=seeds, tasks=instances, controls=controls,
                             context=context.describe(), dataset=dataset_entry(adata))
+    document["origins"]["models"] = model_origins(i.model for i in inputs if i.model is not None)
     validate(document, partial=True)
     on_disk = isinstance(dataset, str | Path)
     plan = DatasetPlan(

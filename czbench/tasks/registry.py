@@ -7,11 +7,12 @@ their own package, a ``czbench.tasks`` entry point (:mod:`czbench.registry`).
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any
 
 from czbench.datasets.modalities import TRANSCRIPTOMICS
 from czbench.errors import InputError
-from czbench.registry import Registry
+from czbench.registry import Registry, check_name
 
 if TYPE_CHECKING:
     from czbench.tasks.base import Task
@@ -44,12 +45,16 @@ def _adopt(name: str, cls: Any) -> type[Task]:
     declared = getattr(cls, "name", None)
     if not isinstance(declared, str) or not declared:
         raise InputError(f"task: {cls.__name__} must declare a class attribute 'name'")
-    if name != declared:
-        raise InputError(f"task plugin '{name}': entry point name differs from the task's "
-                         f"name '{declared}'")
+    check_name("task", name, declared)
     if getattr(cls, "input_kind", None) not in INPUT_KINDS:
         raise InputError(f"task: {cls.__name__}.input_kind must be one of "
                          f"{', '.join(INPUT_KINDS)}")
+    required = [p.name for p in inspect.signature(cls.__init__).parameters.values()
+                if p.name != "self" and p.default is p.empty
+                and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if required:
+        raise InputError(f"task: {cls.__name__}() needs {', '.join(required)}; every option "
+                         f"of a task needs a default (get_task('{declared}') builds it)")
     return cls
 
 

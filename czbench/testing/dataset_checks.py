@@ -11,10 +11,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from czbench.datasets.catalog import BUILTIN_DATASETS
 from czbench.datasets.info import STANDARD_COLUMNS, DatasetInfo
 from czbench.datasets.modalities import get_modality, list_modalities
-from czbench.datasets.registry import get_info
+from czbench.datasets.registry import get_info, third_party_file
 from czbench.tasks import list_tasks
 from czbench.testing.report import Checks, ConformanceReport, Failed, Skipped
 from czbench.utils.hashing import sha256_file
@@ -55,7 +54,7 @@ def _check_file(info: DatasetInfo) -> None:
         raise Failed(f"{path} does not exist")
     digest = sha256_file(str(path))
     if digest != info.sha256:
-        if info.external:
+        if third_party_file(info):
             raise Skipped(f"the file belongs to another package and its sha256 {digest[:12]}... "
                           f"differs from the registry's (another version of that package)")
         raise Failed(f"sha256 of {path.name} is {digest}, the registry says {info.sha256}")
@@ -123,10 +122,7 @@ def _check_pickle(info: DatasetInfo) -> None:
 
 
 def _check_provenance(info: DatasetInfo) -> None:
-    builtin = any(b.name == info.name for b in BUILTIN_DATASETS)
-    if not builtin:
-        raise Skipped("not a built-in dataset")
-    if info.external:
+    if third_party_file(info):
         raise Skipped("the file is shipped by another package; its provenance is in "
                       "docs/datasets.md")
     page = Path(info.path()).with_suffix(".md")

@@ -17,7 +17,7 @@ import numpy as np
 from czbench.errors import InputError
 from czbench.metrics.registry import METRIC_INPUTS, MetricInfo, compute, get_metric, metric_function
 from czbench.testing.data import batch_separated, metric_data, shuffled
-from czbench.testing.report import Checks, ConformanceReport, Failed, Skipped, one_line
+from czbench.testing.report import Checks, ConformanceReport, Failed, one_line
 
 
 def better(a: float, b: float, higher_is_better: bool) -> bool:
@@ -88,8 +88,9 @@ def _check_structure(info: MetricInfo, data: dict[str, np.ndarray], seed: int,
 def _check_mixing(info: MetricInfo, data: dict[str, np.ndarray], seed: int,
                   mixed_value: float) -> None:
     if "batch" not in info.inputs:
-        raise Skipped("rewards_structure=False and the metric reads no batch: no known "
-                      "better input to compare")
+        raise Failed("rewards_structure=False, yet the metric reads no batch: no input is "
+                     "known to score better, so nothing checks its direction (declare "
+                     "rewards_structure=True if it rewards the labels or time)")
     separated = batch_separated(data["perfect"], data["batch"], seed)
     separated_value = _value(info, _inputs(data, separated), seed)
     if not better(mixed_value, separated_value, info.higher_is_better):

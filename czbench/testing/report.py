@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from czbench.errors import describe_error as _describe
+
 T = TypeVar("T")
 
 
@@ -83,9 +85,8 @@ def one_line(text: Any, limit: int = 300) -> str:
 
 
 def describe_error(err: BaseException) -> str:
-    """``Type: first line of the message``."""
-    text = one_line(err)
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+    """``Type: first line of the message``, at most 300 characters."""
+    return one_line(_describe(err))
 
 
 class Checks:

@@ -38,5 +38,5 @@ class NeighbourhoodPurityTask(Task):
     def _run(self, values: Any, obs: pd.DataFrame, knn: KNNGraph | None,
              context: RunContext) -> TaskRun:
         value = compute(LABEL_KNN_PURITY, values, labels=obs[self.label_key].to_numpy(),
-                        knn=knn, seed=context.seed)
+                        knn=knn, knn_k=self.k, seed=context.seed)
         return self._output([self._result("label_knn_purity", value, k=self.k)])
