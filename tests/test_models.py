@@ -150,3 +150,21 @@ def test_harmony_beats_pca_on_batch_mixing_from_the_cli(tmp_path):
         value[("baseline:pca", "entropy_per_cell")] + 0.1
     entry = next(e for e in doc["embeddings"] if e["source"] == "model:harmony")
     assert entry["model"]["params"]["theta"] == 2.0 and entry["shape"] == [1200, 50]
+
+
+def test_a_model_instance_is_embedded_scored_and_its_origin_recorded(lung):
+    """benchmark(models=[instance]) used to fail before the model ran (the instance has no
+    spec string); its origin is the registry's when its class is the registered one."""
+    result = czbench.benchmark(lung, models=[Projection(dims=6)], tasks=["embedding"],
+                               use_cache=False)
+    result = result[0] if isinstance(result, list) else result
+    entry = result.document["embeddings"][0]
+    assert entry["shape"] == [lung.n_obs, 6] and entry["model"]["params"]["dims"] == 6
+    assert result.document["origins"]["models"]["projection"]["source"] == "registered"
+
+    class Other(Projection):
+        """Another class under the registered name."""
+
+    result = czbench.benchmark(lung, models=[Other()], tasks=["embedding"], use_cache=False)
+    result = result[0] if isinstance(result, list) else result
+    assert result.document["origins"]["models"]["projection"]["source"] == "unregistered"
