@@ -98,15 +98,19 @@ class Registry(Generic[T]):
         kind: singular noun used in messages (``task``).
         builtins: the built-in assets; a ``"module:attr"`` string is imported on first use.
         group: the entry-point group whose plugins join this registry (None: no plugins).
-        adopt: ``adopt(name, loaded_object) -> asset``: checks a plugin's object against the
-            kind's contract (a one-line :class:`~czbench.errors.InputError` otherwise).
+        asset_type: when the assets are instances of one class (``DatasetInfo``...): every
+            asset added must be one, and be added under its own ``name``.
+        adopt: ``adopt(name, obj) -> asset``: the kind's own contract checks, after the type
+            and name checks (a one-line :class:`~czbench.errors.InputError` otherwise).
         hint: appended to the unknown-name error (e.g. ``" (or mlflow:PATH_OR_URI)"``).
     """
 
     def __init__(self, kind: str, builtins: dict[str, T | str], *, group: str | None = None,
-                 adopt: Callable[[str, Any], T] | None = None, hint: str = "") -> None:
+                 asset_type: type | None = None, adopt: Callable[[str, Any], T] | None = None,
+                 hint: str = "") -> None:
         self.kind, self.group, self.hint = kind, group, hint
         self._builtins = dict(builtins)
+        self._asset_type = asset_type
         self._adopt = adopt
         self._entries: dict[str, T | str] = dict(builtins)
         self._origins: dict[str, Origin] = dict.fromkeys(builtins, BUILTIN)
@@ -156,9 +160,7 @@ class Registry(Generic[T]):
             return report("refused", f"'{ep.name}' is claimed by {', '.join(claimants)}; "
                                      f"neither is loaded (uninstall one)")
         try:
-            asset = ep.load()
-            if self._adopt is not None:
-                asset = self._adopt(ep.name, asset)
+            asset = self.check(ep.name, ep.load())
         except (Exception, SystemExit) as err:  # noqa: BLE001 - a broken plugin never breaks czbench
             return report("error", describe_error(err))
         current = self._entries.get(ep.name)
@@ -209,6 +211,23 @@ class Registry(Generic[T]):
         return self._origins[name]
 
     # -- changes -----------------------------------------------------------------------------
+    def check(self, name: str, obj: Any) -> T:
+        """``obj`` as this kind's asset registered as ``name``: of ``asset_type`` and named
+        ``name`` (when the registry has a type), then through ``adopt``; a one-line
+        :class:`~czbench.errors.InputError` otherwise."""
+        if self._asset_type is not None:
+            if not isinstance(obj, self._asset_type):
+                raise InputError(f"{self.kind}: expected a {self._asset_type.__name__}, got "
+                                 f"{type(obj).__name__}")
+            check_name(self.kind, name, obj.name)
+        return self._adopt(name, obj) if self._adopt is not None else obj
+
+    def add(self, asset: T, *, replace: bool = False) -> T:
+        """Register ``asset`` under its own ``name``, checked (registries with a type)."""
+        name = getattr(asset, "name", None)
+        self.check(name if isinstance(name, str) else "?", asset)
+        return self.register(name, asset, replace=replace)
+
     def register(self, name: str, asset: T, *, replace: bool = False) -> T:
         """Add ``asset`` as ``name``; a taken name needs ``replace=True`` (re-registering the
         same object is a no-op)."""

@@ -10,28 +10,12 @@ import json
 import sys
 
 import lightning as L
-import torch
-from torch import nn
+from helpers import FrozenProjection  # this folder is sys.path[0] when run as a script
 
 from czbench.callbacks import BenchmarkCallback
 from czbench.datamodules import AnnDataModule
 
 TASKS = ["clustering", "embedding", "label_prediction", "batch_integration"]
-
-
-class FixedProjection(L.LightningModule):
-    """A seeded random projection: the same weights in every process."""
-
-    def __init__(self, n_genes: int) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.proj = nn.Linear(n_genes, 16)
-
-    def embed(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.proj(batch["x"])
-
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        return None
 
 
 def main() -> None:
@@ -44,7 +28,7 @@ def main() -> None:
                         strategy="ddp" if devices > 1 else "auto", logger=False,
                         enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, callbacks=[callback])
-    trainer.validate(FixedProjection(dm.n_genes), datamodule=dm, verbose=False)
+    trainer.validate(FrozenProjection(dm.n_genes), datamodule=dm, verbose=False)
     if trainer.is_global_zero:
         document = callback.document_
         with open(output, "w") as fh:

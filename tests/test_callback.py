@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
+from helpers import load_script
 from torch import nn
 
 from czbench.callbacks import BenchmarkCallback, EmbeddingCollector
@@ -23,11 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _example():
-    spec = importlib.util.spec_from_file_location("train_autoencoder",
-                                                  ROOT / "examples" / "train_autoencoder.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "examples" / "train_autoencoder.py")
 
 
 @pytest.fixture(scope="module")

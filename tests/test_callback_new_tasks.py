@@ -5,25 +5,12 @@ from __future__ import annotations
 import lightning as L
 import pytest
 import torch
-from torch import nn
+from helpers import FrozenProjection
 
 from czbench.callbacks import BenchmarkCallback
 from czbench.context import RunContext
 from czbench.datamodules import AnnDataModule
 from czbench.tasks import get_task
-
-
-class _Projection(L.LightningModule):
-    def __init__(self, n_genes: int) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.proj = nn.Linear(n_genes, 16)
-
-    def embed(self, batch):
-        return self.proj(batch["x"])
-
-    def validation_step(self, batch, batch_idx):
-        return None
 
 
 @pytest.mark.parametrize(("dataset", "tasks", "options"), [
@@ -39,7 +26,7 @@ def test_callback_scores_later_tasks_like_the_core(dataset, tasks, options):
     trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False,
                         callbacks=[callback])
-    module = _Projection(dm.n_genes)
+    module = FrozenProjection(dm.n_genes)
     trainer.validate(module, datamodule=dm, verbose=False)
     logged = {callback.log_name(r): r.value for r in callback.results_}
     assert logged

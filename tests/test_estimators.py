@@ -3,7 +3,6 @@ core tasks, classifier semantics, model-selection use, the example, and clear er
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import pytest
 import scipy.sparse as sp
 import sklearn
 import torch
+from helpers import load_script
 from sklearn.base import clone
 from sklearn.exceptions import DataConversionWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression
@@ -336,10 +336,7 @@ def test_pipeline_and_cross_val_score(data):
 
 
 def test_example_chooses_pca_components(capsys):
-    spec = importlib.util.spec_from_file_location(
-        "choose_pca_components", ROOT / "examples" / "choose_pca_components.py")
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    example = load_script(ROOT / "examples" / "choose_pca_components.py")
     search = example.main()
     best = search.best_params_["pca__n_components"]
     assert best in example.N_COMPONENTS

@@ -15,9 +15,8 @@ import sys
 import lightning as L
 import numpy as np
 import pytest
-import torch
+from helpers import FrozenProjection
 from rich.console import Console
-from torch import nn
 
 import czbench
 from czbench.errors import InputError
@@ -226,25 +225,6 @@ def test_run_hooks(document, tmp_path, monkeypatch, clean_mlflow_state):
 
 # -- Lightning's MLFlowLogger ----------------------------------------------------------------
 
-class _Tiny(L.LightningModule):
-    def __init__(self, n_genes: int) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.proj = nn.Linear(n_genes, 8)
-
-    def embed(self, batch):
-        return self.proj(batch["x"])
-
-    def training_step(self, batch, batch_idx):
-        return self.proj(batch["x"]).pow(2).mean()
-
-    def validation_step(self, batch, batch_idx):
-        return None
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=1e-3)
-
-
 def test_lightning_mlflow_logger_default_store_and_the_working_setup(tmp_path, monkeypatch,
                                                                     clean_mlflow_state):
     from lightning.pytorch.loggers import MLFlowLogger
@@ -274,7 +254,7 @@ def test_lightning_mlflow_logger_default_store_and_the_working_setup(tmp_path, m
                         accelerator="cpu", devices=1, logger=logger, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False,
                         num_sanity_val_steps=0, callbacks=[callback])
-    trainer.fit(_Tiny(dm.n_genes), datamodule=dm)
+    trainer.fit(FrozenProjection(dm.n_genes, dims=8), datamodule=dm)
     metrics = MlflowClient(uri).get_run(logger.run_id).data.metrics
     logged = {callback.log_name(r): r.value for r in callback.results_}
     assert set(logged) <= set(metrics)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -14,6 +13,7 @@ import mlflow  # noqa: E402,F401  (the dev extra installs it: never skipped)
 import numpy as np
 import pytest
 import torch
+from helpers import load_script  # noqa: E402
 
 from czbench.callbacks import BenchmarkCallback  # noqa: E402
 from czbench.cli import main  # noqa: E402
@@ -27,17 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "train_autoencoder.py"
 
 
-def _example():
-    spec = importlib.util.spec_from_file_location("train_autoencoder", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def packaged(tmp_path_factory):
     """The example trained for two epochs, its best checkpoint packaged in ``out/model``."""
-    example = _example()
+    example = load_script(EXAMPLE)
     out = tmp_path_factory.mktemp("mlflow")
     per_epoch, checkpoints = example.train(out, epochs=2, seed=0)
     path = example.package_best(out, checkpoints, per_epoch, example.MONITOR, seed=0)

@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import FrozenProjection
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from torch import nn
 
 import czbench.datasets as ds
 from czbench.baselines import baseline
@@ -232,21 +232,6 @@ def test_estimators_on_the_plate(plate):
     assert 0.5 < float(mean["value"].iloc[0]) <= 1.0
 
 
-class _Encoder(L.LightningModule):
-    """A fixed random projection of the features (enough to test the plumbing)."""
-
-    def __init__(self, n_features: int) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.net = nn.Linear(n_features, 16)
-
-    def embed(self, batch):
-        return self.net(batch["x"])
-
-    def validation_step(self, batch, batch_idx):
-        return None
-
-
 def test_callback_through_the_datamodule_on_the_features(plate, tmp_path):
     dm = AnnDataModule(PLATE, split_fractions=(0.0, 1.0, 0.0), batch_size=64)
     dm.setup()
@@ -254,7 +239,7 @@ def test_callback_through_the_datamodule_on_the_features(plate, tmp_path):
     batch = next(iter(dm.val_dataloader()))
     np.testing.assert_array_equal(batch["x"].numpy(), np.asarray(plate.X)[batch["index"]])
     callback = BenchmarkCallback(["replicate_retrieval", "label_prediction"], seed=0)
-    model = _Encoder(454)
+    model = FrozenProjection(454)
     trainer = L.Trainer(callbacks=[callback], logger=False, enable_progress_bar=False,
                         enable_model_summary=False, default_root_dir=tmp_path)
     trainer.validate(model, datamodule=dm, verbose=False)
@@ -263,7 +248,7 @@ def test_callback_through_the_datamodule_on_the_features(plate, tmp_path):
     assert options["label_prediction"]["missing_labels"] == "drop"
     rows = np.sort(dm.split_indices["val"])
     with torch.no_grad():
-        embedding = model.net(torch.from_numpy(np.asarray(plate.X)[rows])).numpy()
+        embedding = model.proj(torch.from_numpy(np.asarray(plate.X)[rows])).numpy()
     obs = plate.obs.iloc[rows]
     expected = {}
     for task in callback.tasks:

@@ -4,25 +4,18 @@ scib-metrics 0.5.10 and are stored in benchmarks/results/scib_metrics_reference.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "scib_parity.py"
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("scib_parity", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_scib_set_equals_scib_metrics_on_exact_neighbours():
-    parity = _script()
+    parity = load_script(SCRIPT)
     reference = json.loads(parity.REFERENCE.read_text())
     assert reference["scib_metrics_version"] == "0.5.10"
     ours = parity.czbench_values()

@@ -15,27 +15,18 @@ from czbench.baselines.base import BASELINE_KINDS, Baseline
 from czbench.baselines.expression import PCA, RAW, pca_baseline, raw_baseline
 from czbench.context import DEFAULT_SEED
 from czbench.errors import InputError
-from czbench.registry import Registry, check_name
+from czbench.registry import Registry
 
 #: the generic baselines, by name
 BUILTIN_BASELINES = {b.name: b for b in (PCA, RAW)}
-def _adopt(name: str, obj: object) -> Baseline:
-    if not isinstance(obj, Baseline):
-        raise InputError(f"baseline: expected a czbench.baselines.Baseline, got "
-                         f"{type(obj).__name__}")
-    check_name("baseline", name, obj.name)
-    return obj
-
-
 REGISTRY: Registry[Baseline] = Registry("baseline", BUILTIN_BASELINES,
-                                        group="czbench.baselines", adopt=_adopt)
+                                        group="czbench.baselines", asset_type=Baseline)
 
 
 def register_baseline(baseline: Baseline, *, replace: bool = False) -> Baseline:
     """Make ``baseline:<name>`` available to every run (contributors; or a
     ``czbench.baselines`` entry point)."""
-    _adopt(getattr(baseline, "name", "?"), baseline)
-    return REGISTRY.register(baseline.name, baseline, replace=replace)
+    return REGISTRY.add(baseline, replace=replace)
 
 
 def unregister_baseline(name: str) -> None:

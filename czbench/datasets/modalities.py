@@ -60,22 +60,14 @@ MORPHOLOGY = Modality(
     baselines=("raw", "pca"))
 
 BUILTIN_MODALITIES = {m.name: m for m in (TRANSCRIPTOMICS, MORPHOLOGY)}
-def _adopt(name: str, obj: object) -> Modality:
-    if not isinstance(obj, Modality):
-        raise InputError(f"modality: expected a czbench.datasets.Modality, got "
-                         f"{type(obj).__name__}")
-    return obj
-
-
-REGISTRY: Registry[Modality] = Registry("modality", BUILTIN_MODALITIES, adopt=_adopt)
+REGISTRY: Registry[Modality] = Registry("modality", BUILTIN_MODALITIES, asset_type=Modality)
 
 
 def register_modality(modality: Modality, *, replace: bool = False) -> Modality:
     """Make a modality available to datasets (contributors: spatial, DNA...)."""
-    _adopt(getattr(modality, "name", "?"), modality)
-    if REGISTRY.peek(modality.name) == modality:
-        return modality
-    return REGISTRY.register(modality.name, modality, replace=replace)
+    if isinstance(modality, Modality) and REGISTRY.peek(modality.name) == modality:
+        return modality  # an equal modality again: no change
+    return REGISTRY.add(modality, replace=replace)
 
 
 def unregister_modality(name: str) -> None:

@@ -7,28 +7,17 @@ from __future__ import annotations
 
 from czbench.datasets.catalog import BUILTIN_DATASETS
 from czbench.datasets.info import DATA_DIR, STANDARD_COLUMNS, DatasetInfo
-from czbench.errors import InputError
-from czbench.registry import Registry, check_name
-
-
-def _adopt(name: str, info: object) -> DatasetInfo:
-    if not isinstance(info, DatasetInfo):
-        raise InputError(f"dataset: expected a czbench.datasets.DatasetInfo, got "
-                         f"{type(info).__name__}")
-    check_name("dataset", name, info.name)
-    return info
-
+from czbench.registry import Registry
 
 REGISTRY: Registry[DatasetInfo] = Registry(
     "dataset", {info.name: info for info in BUILTIN_DATASETS}, group="czbench.datasets",
-    adopt=_adopt)
+    asset_type=DatasetInfo)
 
 
 def register(info: DatasetInfo, *, replace: bool = False) -> DatasetInfo:
     """Add a dataset to the registry (contributors: ship an h5ad and call this, or declare a
     ``czbench.datasets`` entry point in their package)."""
-    _adopt(getattr(info, "name", "?"), info)
-    return REGISTRY.register(info.name, info, replace=replace)
+    return REGISTRY.add(info, replace=replace)
 
 
 def unregister(name: str) -> None:
@@ -49,9 +38,6 @@ def list_datasets() -> list[str]:
 
 
 def get_info(name: str) -> DatasetInfo:
-    if name not in REGISTRY:
-        raise InputError(f"dataset: unknown dataset '{name}'; registered: "
-                         f"{', '.join(REGISTRY)}")
     return REGISTRY.get(name)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from czbench.context import DEFAULT_SEED
 from czbench.errors import InputError, MetricError
-from czbench.registry import Registry, check_name
+from czbench.registry import Registry
 
 #: what a metric may read, in the order it declares
 METRIC_INPUTS = ("embedding", "labels", "batch", "time", "knn")
@@ -101,22 +101,13 @@ BUILTIN_METRICS = {m.name: m for m in (
 )}
 
 
-def _adopt(name: str, obj: Any) -> MetricInfo:
-    if not isinstance(obj, MetricInfo):
-        raise InputError(f"metric plugin '{name}': the entry point must name a "
-                         f"czbench.metrics.MetricInfo, got {type(obj).__name__}")
-    check_name("metric", name, obj.name)
-    return obj
-
-
 REGISTRY: Registry[MetricInfo] = Registry("metric", BUILTIN_METRICS, group="czbench.metrics",
-                                          adopt=_adopt)
+                                          asset_type=MetricInfo)
 
 
 def register_metric(metric: MetricInfo, *, replace: bool = False) -> MetricInfo:
     """Add a metric to the registry (plugins: the ``czbench.metrics`` entry point)."""
-    _adopt(getattr(metric, "name", "?"), metric)
-    return REGISTRY.register(metric.name, metric, replace=replace)
+    return REGISTRY.add(metric, replace=replace)
 
 
 def unregister_metric(name: str) -> None:

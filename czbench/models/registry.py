@@ -71,15 +71,11 @@ def check_model_spec(spec: str) -> str:
         return spec
     name = spec[len("model:"):] if spec.startswith("model:") else spec
     if name not in REGISTRY:
-        raise InputError(f"model: unknown model '{name}'; registered: "
-                         f"{', '.join(REGISTRY)} (or mlflow:PATH_OR_URI)")
+        raise REGISTRY.unknown(name)
     return f"model:{name}"
 
 
 def model_factory(name: str) -> Callable[..., Model]:
-    if name not in REGISTRY:
-        raise InputError(f"model: unknown model '{name}'; registered: "
-                         f"{', '.join(REGISTRY)} (or mlflow:PATH_OR_URI)")
     return REGISTRY.get(name)
 
 
