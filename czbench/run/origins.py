@@ -62,11 +62,7 @@ def _task_baseline_origin(name: str, tasks: dict[str, dict[str, Any]]) -> dict[s
 def run_origins(document: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
     """The complete ``origins`` of ``document``: what it recorded while planning (tasks,
     models) plus the dataset, the metrics reported and the baselines scored."""
-    out = {kind: dict(document.get("origins", {}).get(kind, {})) for kind in KINDS}
-    for task in document["tasks"]:  # documents built without origins (older callers)
-        if task not in out["tasks"]:
-            out["tasks"][task] = TASKS.origin(task).to_dict() if task in TASKS else \
-                {"source": "unregistered"}
+    out = {kind: dict(document["origins"].get(kind, {})) for kind in KINDS}
     dataset = document["dataset"].get("name")
     if dataset:
         registered = dataset in DATASETS and \
