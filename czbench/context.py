@@ -1,4 +1,5 @@
-"""``RunContext``: the settings every task of a run shares -- seed, kNN backend, device.
+"""``RunContext``: the settings every task of a run shares -- seed, kNN backend, device --
+and the data derived once per dataset that its seeds share (``RunCache``).
 
 One context reaches every task on every path (``czbench run``, ``czbench.benchmark``, the
 Lightning callback, the estimators and a standalone ``Task.run``), so a seed or a device can
@@ -12,7 +13,8 @@ computed; the context says with which random stream and on which hardware.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -30,6 +32,50 @@ def check_seed(seed: Any, field: str = "seed") -> int:
     return check_int(seed, field, 0, MAX_SEED)
 
 
+class RunCache:
+    """Data derived from a dataset that several parts of a run need (the unintegrated PCA that
+    ``baseline:pca``, the controls and ``pcr_comparison`` share), computed once per
+    (dataset, key) and reused.
+
+    Owned by a :class:`RunContext`; the run layer gives each dataset of a run its own. A cache
+    never travels: a pickled copy (a Dask worker's) starts empty and fills in that process.
+    ``computed`` counts the values computed per key (what the tests count).
+    """
+
+    def __init__(self) -> None:
+        self._values: dict[tuple[int, Hashable], tuple[Any, Any]] = {}
+        self.computed: dict[Hashable, int] = {}
+
+    def get(self, dataset: Any, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """The value of ``key`` for ``dataset`` (an AnnData, compared by identity), computed
+        by ``compute()`` the first time."""
+        slot = (id(dataset), key)
+        if slot not in self._values:  # the dataset is held, so its id is not reused
+            self._values[slot] = (dataset, compute())
+            self.computed[key] = self.computed.get(key, 0) + 1
+        return self._values[slot][1]
+
+    def put(self, dataset: Any, key: Hashable, value: Any) -> None:
+        """Keep ``value`` for one later :meth:`take` (e.g. a baseline computed while checking
+        the inputs, handed to the cell that scores it)."""
+        self._values[(id(dataset), key)] = (dataset, value)
+
+    def take(self, dataset: Any, key: Hashable) -> Any:
+        """The value :meth:`put` under ``key`` for ``dataset``, removed; None if there is
+        none (e.g. in another process)."""
+        held = self._values.pop((id(dataset), key), None)
+        return None if held is None else held[1]
+
+    def clear(self) -> None:
+        self._values.clear()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_values": {}, "computed": {}}
+
+    def __repr__(self) -> str:
+        return f"RunCache({len(self._values)} values)"
+
+
 @dataclass(frozen=True)
 class RunContext:
     """Seed, kNN backend and device of a run.
@@ -39,11 +85,14 @@ class RunContext:
         knn_backend: ``auto``, ``exact`` or ``faiss-ivf`` (see :mod:`czbench.neighbors`).
         device: where torch metric code runs (``"cpu"``, ``"cuda"``, ``"cuda:1"``...);
             ``None``: a torch embedding's own device, else CUDA when available, else CPU.
+        cache: data derived once per dataset and shared by every seed's tasks and inputs
+            (:class:`RunCache`); not a setting: never compared, printed or recorded.
     """
 
     seed: int = DEFAULT_SEED
     knn_backend: str = "auto"
     device: str | None = None
+    cache: RunCache = field(default_factory=RunCache, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "seed", check_seed(self.seed))
@@ -62,8 +111,12 @@ class RunContext:
             object.__setattr__(self, "device", str(device))
 
     def with_seed(self, seed: int) -> RunContext:
-        """The same context with another seed."""
+        """The same context (and cache) with another seed."""
         return replace(self, seed=seed)
+
+    def with_new_cache(self) -> RunContext:
+        """The same settings with an empty cache (one per dataset of a run)."""
+        return replace(self, cache=RunCache())
 
     def torch_device(self, values: Any = None) -> torch.device:
         """The device torch code runs on for ``values`` (see :func:`resolve_device`)."""

@@ -74,10 +74,29 @@ def syn() -> ad.AnnData:
     return synthetic()
 
 
-def prepared(adata, seed=42, **options) -> PerturbationExpressionPredictionTask:
-    task = get_task(NAME, control="ctrl", **options)
-    task.prepare(adata, RunContext(seed=seed))
-    return task
+class Prepared:
+    """A task and the ground truth its ``prepare`` returned for one dataset and seed."""
+
+    def __init__(self, task: PerturbationExpressionPredictionTask, adata, seed: int) -> None:
+        self.task, self.seed = task, seed
+        self.state = task.prepare(adata, RunContext(seed=seed))
+        self.evaluated_, self.skipped_ = self.state.evaluated, self.state.skipped
+        self.truth_, self.matched_controls_ = self.state.table, self.state.matched_controls
+
+    def truth(self, seed: int) -> dict:
+        assert seed == self.seed
+        return self.state.truth
+
+    def evaluate(self, values, obs=None):
+        return self.task.evaluate(values, obs, context=RunContext(seed=self.seed),
+                                  prepared=self.state)
+
+    def run(self, values, obs=None):
+        return self.evaluate(values, obs).results
+
+
+def prepared(adata, seed=42, **options) -> Prepared:
+    return Prepared(get_task(NAME, control="ctrl", **options), adata, seed)
 
 
 # -- references --------------------------------------------------------------------------------
@@ -340,21 +359,23 @@ def test_de_runs_once_for_every_seed(syn, monkeypatch):
     pert._DE_CACHE.clear()
     monkeypatch.setattr(pert, "differential_expression", counting)
     task = get_task(NAME, control="ctrl")
-    task.prepare(syn, RunContext(seed=0))
-    task.prepare(syn, RunContext(seed=1))
+    truths = {seed: task.prepare(syn, RunContext(seed=seed)) for seed in (0, 1)}
     assert len(calls) == 1
-    assert task.truth(0) != task.truth(1)
+    assert truths[0].truth != truths[1].truth
     prediction = baseline_observed(syn)
     for seed in (0, 1):  # each seed runs on its own truth, as if prepared alone
         alone = get_task(NAME, control="ctrl")
-        alone.prepare(syn, RunContext(seed=seed))
-        expected = [r.value for r in alone.run(prediction, syn.obs,
+        state = alone.prepare(syn, RunContext(seed=seed))
+        expected = [r.value for r in alone.run(prediction, syn.obs, prepared=state,
                                                context=RunContext(seed=seed))]
-        assert [r.value for r in task.run(prediction, syn.obs,
+        assert [r.value for r in task.run(prediction, syn.obs, prepared=truths[seed],
                                           context=RunContext(seed=seed))] == expected
     assert len(calls) == 1
-    with pytest.raises(InputError, match=r"prepare.*same seed.*prepared for seed 0, 1") as info:
-        task.run(prediction, syn.obs, context=RunContext(seed=2))
+    with pytest.raises(InputError, match=r"prepared.*seed 0.*seed is 2.*same seed") as info:
+        task.run(prediction, syn.obs, context=RunContext(seed=2), prepared=truths[0])
+    assert "\n" not in str(info.value)
+    with pytest.raises(InputError, match=r"prepared=task.prepare") as info:
+        task.run(prediction, syn.obs, context=RunContext(seed=0))
     assert "\n" not in str(info.value)
 
 
@@ -424,8 +445,8 @@ def real():
         adata = datasets.load(REAL)
     task = get_task(NAME)                          # control/exclusions from the registry
     task.check_inputs(adata.obs, adata.n_obs)
-    task.prepare(adata, RunContext(seed=42))
-    return adata, task
+    bound = Prepared(task, adata, 42)
+    return adata, bound
 
 
 @pytest.fixture(scope="module")
@@ -433,7 +454,7 @@ def real_de(real):
     """The DE step of ``real`` (the table its targets were drawn from): the task's in-process
     cache entry when still there, else computed again with the same settings."""
     adata, task = real
-    cached = pert._DE_CACHE.get(task._dataset["truth_key"])
+    cached = pert._DE_CACHE.get(task.state.truth_key)
     return cached or differential_expression(adata, condition_key="condition",
                                              control="non-targeting",
                                              exclude_conditions=("ambiguous",))
@@ -481,7 +502,7 @@ def test_real_dataset_baseline_order(real):
     for name, baseline in BASELINES.items():
         prediction = baseline(adata)
         assert prediction.shape == adata.shape
-        run = task.evaluate(prediction, adata.obs, context=RunContext(seed=42))
+        run = task.evaluate(prediction, adata.obs)
         assert run.resolved["control"] == "non-targeting"
         assert run.resolved["exclude_conditions"] == ["ambiguous"]
         assert run.resolved["evaluated"] == task.evaluated_
@@ -519,7 +540,7 @@ def test_benchmark_defaults_to_the_task_expression_baselines(real):
     # the same numbers as the task run by hand with the default seed (42, as in ``real``)
     means = frame[frame["metric"] == "mean_spearman_correlation"].set_index("embedding")["value"]
     for name in ("observed", "mean_effect", "no_change"):
-        by_hand = task.run(BASELINES[name](adata), adata.obs, context=RunContext(seed=42))
+        by_hand = task.run(BASELINES[name](adata), adata.obs)
         assert means[f"baseline:{name}"] == by_hand[-2].value
     with pytest.raises(InputError, match=r"baseline:pca is an embedding.*"
                                          r"perturbation_expression_prediction takes "
@@ -549,11 +570,8 @@ def test_estimator_fit_learns_truth_and_score_matches_the_task():
     assert est.evaluated_ and all(c != "non-targeting" for c in est.evaluated_)
     observed = normalize_counts(counts)
     sub = adata[keep].copy()
-    task = get_task(NAME)
-    task.prepare(sub, RunContext(seed=0))
-    expected = {r.metric: r.value
-                for r in task.run(normalize_counts(sub.X), context=RunContext(seed=0))
-                if not r.params}
+    task = Prepared(get_task(NAME), sub, 0)
+    expected = {r.metric: r.value for r in task.run(normalize_counts(sub.X)) if not r.params}
     assert est.score(observed) == pytest.approx(expected["mean_spearman_correlation"], abs=1e-12)
     no_change = np.tile(np.asarray(observed[labels == "non-targeting"].mean(axis=0)),
                         (observed.shape[0], 1))
@@ -582,9 +600,7 @@ def test_callback_refuses_the_task_and_benchmark_scores_predictions_of_every_cel
     prediction = adata.X.astype(np.float32)
     result = czbench.benchmark(adata, tasks=[NAME], predictions={"counts": prediction}, seed=0)
     assert [e["kind"] for e in result.document["embeddings"]] == ["expression"]
-    task = get_task(NAME)
-    task.prepare(adata, RunContext(seed=0))
-    expected = task.run(prediction, context=RunContext(seed=0))
+    expected = Prepared(get_task(NAME), adata, 0).run(prediction)
     got = {(r.metric, tuple(r.params.items())): r.value for r in result.results}
     assert len(got) == len(expected)
     for r in expected:

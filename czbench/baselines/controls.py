@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from czbench.baselines.expression import pca_baseline
+from czbench.context import RunCache
 from czbench.datasets.counts import counts_matrix
 from czbench.datasets.modalities import modality_of
 from czbench.errors import CZBenchError, InputError
@@ -31,7 +32,17 @@ RANDOM_DIMS = 50
 ONEHOT_JITTER = 0.01
 
 
-def unintegrated_pca(adata: ad.AnnData, seed: int) -> np.ndarray:
+def shared_pca(adata: ad.AnnData, seed: int, cache: RunCache | None = None) -> np.ndarray:
+    """``baseline:pca`` at ``seed``, computed once per (dataset, seed) in ``cache`` and shared
+    by the baseline, the controls and ``pcr_comparison``; a fresh copy for each caller."""
+    if cache is None:
+        return pca_baseline(adata, seed=seed)
+    return cache.get(adata, ("baseline:pca", int(seed)),
+                     lambda: pca_baseline(adata, seed=seed)).copy()
+
+
+def unintegrated_pca(adata: ad.AnnData, seed: int,
+                     cache: RunCache | None = None) -> np.ndarray:
     """The PCA baseline, or the shipped ``X_pca`` when a transcriptomics dataset has no
     counts (on morphology: the PCA of the features)."""
     if modality_of(adata).counts:
@@ -41,17 +52,19 @@ def unintegrated_pca(adata: ad.AnnData, seed: int) -> np.ndarray:
             if "X_pca" in adata.obsm:
                 return np.asarray(adata.obsm["X_pca"], dtype=np.float32)
             raise
-    return pca_baseline(adata, seed=seed)
+    return shared_pca(adata, seed, cache)
 
 
 def control_embeddings(adata: ad.AnnData, *, seed: int, label_key: str = "cell_type",
-                       batch_key: str = "batch") -> dict[str, np.ndarray]:
-    """{``control:<name>``: embedding} for every control the dataset's columns allow."""
+                       batch_key: str = "batch",
+                       cache: RunCache | None = None) -> dict[str, np.ndarray]:
+    """{``control:<name>``: embedding} for every control the dataset's columns allow (the PCA
+    read from ``cache`` when given)."""
     if label_key not in adata.obs:
         raise InputError(f"label_key: controls need obs column '{label_key}'")
     rng = np.random.default_rng(seed)
     n = adata.n_obs
-    pca = unintegrated_pca(adata, seed)
+    pca = unintegrated_pca(adata, seed, cache)
     out = {"control:random": rng.standard_normal((n, RANDOM_DIMS)).astype(np.float32),
            "control:shuffled": pca[rng.permutation(n)]}
     if batch_key in adata.obs:

@@ -134,8 +134,8 @@ class BenchmarkCallback(L.Callback):
             options = registered_options(adata, names, user)
             if options != user:
                 self._set_tasks(make_tasks(names, task_options=options))
-            for task in self.tasks:
-                task.prepare(adata, self.context)
+            self._prepared = {task.name: task.prepare(adata, self.context)
+                              for task in self.tasks}
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._train_epoch_start = time.perf_counter()
@@ -243,7 +243,8 @@ class BenchmarkCallback(L.Callback):
         obs = self._obs(trainer, gathered)
         context = self.context if self.context.device is not None else \
             replace(self.context, device=str(pl_module.device))
-        records = score_input(embedding, obs, self.tasks, context)
+        records = score_input(embedding, obs, self.tasks, context,
+                              prepared=getattr(self, "_prepared", None))
         datamodule = getattr(trainer, "datamodule", None)
         meta = getattr(getattr(datamodule, "adata", None), "uns", {}).get("czbench", {})
         checkpoint = getattr(trainer, "ckpt_path", None)

@@ -47,9 +47,11 @@ class PerturbationExpressionPredictionBenchmark(BaseEstimator):
     truth).
 
     Attributes:
-        task_: the prepared task.
+        task_: the task.
+        prepared_: its ground truth for the data seen at fit
+            (:class:`~czbench.tasks.perturbation.PerturbationTruth`).
         seed_: the seed the ground truth was drawn with (``score`` runs with it).
-        truth_, evaluated_, skipped_: the task's ground truth for that seed.
+        truth_, evaluated_, skipped_: the ground truth's table, conditions scored and skipped.
         n_cells_, n_features_in_: cells and genes seen at fit.
     """
 
@@ -90,13 +92,13 @@ class PerturbationExpressionPredictionBenchmark(BaseEstimator):
         options = self.get_params(deep=False)
         context = run_context(options.pop("random_state"))
         task = make_task(TASK, options)
-        task.prepare(adata, context)
+        self.prepared_ = task.prepare(adata, context)
         self.task_ = task
         self.seed_ = context.seed
         self.n_cells_ = n_cells
-        self.truth_ = task.truth_
-        self.evaluated_ = list(task.evaluated_)
-        self.skipped_ = dict(task.skipped_)
+        self.truth_ = self.prepared_.table
+        self.evaluated_ = self.prepared_.evaluated
+        self.skipped_ = self.prepared_.skipped
         return self
 
     def results_frame(self, X: Any) -> pd.DataFrame:
@@ -106,7 +108,8 @@ class PerturbationExpressionPredictionBenchmark(BaseEstimator):
         if X.shape[0] != self.n_cells_:
             raise InputError(f"X: has {X.shape[0]} rows; fit saw {self.n_cells_} cells (the "
                              f"predictions must be for the same cells, in the same order)")
-        return results_frame(self.task_.run(X, context=RunContext(seed=self.seed_)))
+        return results_frame(self.task_.run(X, context=RunContext(seed=self.seed_),
+                                            prepared=self.prepared_))
 
     def score(self, X: Any, y: Any = None) -> float:
         """Mean over evaluated conditions of the Spearman correlation (``y`` is ignored)."""

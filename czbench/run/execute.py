@@ -15,7 +15,6 @@ from typing import Any
 
 import anndata as ad
 
-from czbench.baselines.controls import control_embeddings
 from czbench.context import RunContext
 from czbench.errors import InputError
 from czbench.run.document import add_records, input_entry
@@ -39,12 +38,13 @@ class CellJob:
     input_tasks: list[list[str]]
     context: RunContext
     token: str
+    #: each task's prepared state, per seed: {seed: {task name: state}}
+    prepared: dict[int, dict[str, Any]]
 
 
 # -- worker side -------------------------------------------------------------------------------
+#: a worker process's open dataset (one at a time keeps memory flat)
 _LOADED: dict[tuple, ad.AnnData] = {}
-_CONTROLS: dict[tuple, dict[str, Any]] = {}
-_PRECOMPUTED: dict[tuple, Any] = {}
 
 
 def _dataset(job: CellJob, dataset: Any) -> ad.AnnData:
@@ -60,18 +60,12 @@ def _dataset(job: CellJob, dataset: Any) -> ad.AnnData:
 
 
 def cell_values(job: CellJob, adata: ad.AnnData, cell: Cell) -> Any:
-    """The matrix of ``cell``'s input (baselines and controls computed with its seed)."""
-    kept = _PRECOMPUTED.pop((job.token, cell.position, cell.seed), None)
+    """The matrix of ``cell``'s input (baselines and controls computed with its seed; the
+    values computed while planning, and the PCA they share, read from the context's cache)."""
+    kept = job.context.cache.take(adata, ("input", cell.position, cell.seed))
     if kept is not None:
         return kept
-    item = job.inputs[cell.position]
-    if item.role == "control":
-        key = (job.token, cell.seed)
-        if key not in _CONTROLS:
-            _CONTROLS.clear()
-            _CONTROLS[key] = control_embeddings(adata, seed=cell.seed)
-        return _CONTROLS[key][item.id]
-    return load_values(item, adata, cell.seed)
+    return load_values(job.inputs[cell.position], adata, cell.seed, job.context.cache)
 
 
 def score_cell(job: CellJob, dataset: Any, cell: Cell, done: Sequence[str] = (),
@@ -105,7 +99,7 @@ def score_cell(job: CellJob, dataset: Any, cell: Cell, done: Sequence[str] = (),
 
     tasks = [t for t in job.tasks if t.name in names]
     return score_input(values, adata.obs, tasks, job.context.with_seed(cell.seed),
-                       on_record=on_record)
+                       prepared=job.prepared[cell.seed], on_record=on_record)
 
 
 # -- driver side -------------------------------------------------------------------------------
@@ -114,7 +108,7 @@ def job_of(plan: DatasetPlan, *, distributed: bool) -> CellJob:
     inputs = [replace(i, values=None, sha256=None) if distributed and i.spec is not None else i
               for i in plan.inputs]
     return CellJob(plan.key, plan.loader, plan.tasks, inputs, plan.input_tasks, plan.context,
-                   plan.token)
+                   plan.token, plan.prepared)
 
 
 def execute(plans: Sequence[DatasetPlan], *, run_dir: RunDirectory | None = None,
@@ -150,9 +144,6 @@ def execute(plans: Sequence[DatasetPlan], *, run_dir: RunDirectory | None = None
             on_step(label, state["done"], total)
 
     if not distributed:
-        for plan in plans:
-            for (position, seed), values in plan.precomputed.items():
-                _PRECOMPUTED[(plan.token, position, seed)] = values
         try:
             for cell in todo:
                 label = f"seed {cell.seed} · {cell.source}"
@@ -162,11 +153,9 @@ def execute(plans: Sequence[DatasetPlan], *, run_dir: RunDirectory | None = None
                                      tuple(found[cell]), record_dir(cell))
                 found[cell].update({r["task"]: r for r in records})
                 progress(f"{label} · done", len(records))
-        finally:  # free this run's cached controls and baselines
-            tokens = {p.token for p in plans}
-            for cache in (_CONTROLS, _PRECOMPUTED, _LOADED):
-                for key in [k for k in cache if k[0] in tokens]:
-                    del cache[key]
+        finally:  # free this run's baselines and shared PCA
+            for plan in plans:
+                plan.context.cache.clear()
         return found
 
     client, owned = _client(scheduler, n_workers)

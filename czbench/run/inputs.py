@@ -26,6 +26,9 @@ import torch
 
 from czbench.baselines import get_baseline, list_baselines
 from czbench.baselines.base import Baseline
+from czbench.baselines.controls import control_embeddings, shared_pca
+from czbench.baselines.expression import PCA
+from czbench.context import RunCache
 from czbench.errors import InputError
 from czbench.models import MODEL_PREFIXES, check_model_spec, get_model
 from czbench.models.cache import cached_embedding
@@ -184,8 +187,12 @@ def collect_inputs(embeddings: Any, predictions: Any = None) -> list[Input]:
     return out
 
 
-def load_values(item: Input, adata: ad.AnnData, seed: int) -> Any:
-    """The matrix of ``item`` for ``adata`` (baselines computed with ``seed``), checked."""
+def load_values(item: Input, adata: ad.AnnData, seed: int,
+                cache: RunCache | None = None) -> Any:
+    """The matrix of ``item`` for ``adata`` (baselines and controls computed with ``seed``;
+    the PCA they share read from ``cache``), checked."""
+    if item.role == "control":
+        return control_embeddings(adata, seed=seed, cache=cache)[item.id]
     if item.values is not None:
         values = item.values
     elif item.model is not None:  # a model by name, mlflow:URI or a Model instance
@@ -201,7 +208,9 @@ def load_values(item: Input, adata: ad.AnnData, seed: int) -> Any:
                              f"{', '.join(adata.obsm) or '(nothing)'}")
         values = adata.obsm[key]
     elif item.spec.startswith("baseline:"):
-        values = find_baseline(item.spec[9:])(adata, seed, **item.options)
+        baseline = find_baseline(item.spec[9:])
+        values = shared_pca(adata, seed, cache) if baseline is PCA else \
+            baseline(adata, seed, **item.options)
     else:
         values = read_file(Path(item.spec))
     return check_values(item, values, adata)

@@ -167,8 +167,8 @@ class DatasetPlan:
     document: dict[str, Any]
     manifest: dict[str, Any]
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
-    #: values computed while checking (baselines at the first seed): (position, seed) -> values
-    precomputed: dict[tuple[int, int], Any] = field(default_factory=dict, repr=False)
+    #: each task's prepared state for this dataset, per seed: {seed: {task name: state}}
+    prepared: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     @property
     def cells(self) -> list[Cell]:
@@ -182,7 +182,10 @@ def plan_dataset(index: int, dataset: Any, embeddings: Any, predictions: Any,
                  task_options: Mapping[str, Mapping[str, Any]] | None,
                  backed: bool = False, modality: str | None = None,
                  use_cache: bool = True) -> DatasetPlan:
-    """Load and check one dataset, its tasks and its inputs; lay out its cells."""
+    """Load and check one dataset, its tasks and its inputs; prepare each task once per seed;
+    lay out its cells. The plan's context has the dataset's own cache (the PCA its seeds'
+    baselines, controls and tasks share)."""
+    context = context.with_new_cache()
     adata = prepare_dataset(dataset, label_key, batch_key, backed=backed, modality=modality)
     task_options = registered_options(adata, tasks, task_options)
     instances = make_tasks(tasks, task_options=task_options,
@@ -226,9 +229,8 @@ def plan_dataset(index: int, dataset: Any, embeddings: Any, predictions: Any,
         tasks=instances, inputs=inputs, input_tasks=input_tasks, seeds=seeds, context=context,
         document=document, manifest={})
     hashes = _check_inputs(plan)  # read files and compute baselines before the tasks' own work
-    for seed in seeds:
-        for task in instances:
-            task.prepare(adata, context.with_seed(seed))
+    plan.prepared = {seed: {task.name: task.prepare(adata, context.with_seed(seed))
+                            for task in instances} for seed in seeds}
     plan.manifest = {
         "dataset": plan.key, "sha256": document["dataset"]["sha256"],
         "n_cells": int(adata.n_obs), "label_key": label_key, "batch_key": batch_key,
@@ -258,16 +260,17 @@ def assign_tasks(inputs: Sequence[Input], tasks: Sequence[Task]) -> list[list[st
 
 
 def _check_inputs(plan: DatasetPlan) -> list[str | None]:
-    """Read or compute every input once (baselines at the first seed) and check its shape;
-    returns each fixed input's sha256 (None for seeded ones)."""
+    """Read or compute every input once (baselines at the first seed, kept in the plan's
+    context cache where shared) and check its shape; returns each fixed input's sha256 (None
+    for seeded ones)."""
     hashes: list[str | None] = []
     for position, item in enumerate(plan.inputs):
         if item.role == "control":
             hashes.append(None)
             continue
-        values = load_values(item, plan.adata, plan.seeds[0])  # checked there
-        if item.seeded:
-            plan.precomputed[(position, plan.seeds[0])] = values
+        values = load_values(item, plan.adata, plan.seeds[0], plan.context.cache)  # checked
+        if item.seeded:  # handed to the cell that scores it
+            plan.context.cache.put(plan.adata, ("input", position, plan.seeds[0]), values)
             hashes.append(None)
         else:
             item.values, item.sha256 = values, sha256_values(values)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import scipy.sparse as sp
@@ -26,8 +26,10 @@ OnRecord = Callable[[dict[str, Any]], None]
 
 
 def score_input(values: Any, obs: Any, tasks: Sequence[Task], context: RunContext, *,
+                prepared: Mapping[str, Any] | None = None,
                 on_record: OnRecord | None = None) -> list[dict[str, Any]]:
-    """Run ``tasks`` on one input; one record per task:
+    """Run ``tasks`` on one input; ``prepared``: {task name: what its ``prepare`` returned for
+    this dataset and the context's seed}. One record per task:
 
     ``{"task", "results": [MetricResult dicts], "timings_s": {"knn_graph"?, <task>},
     "neighbors": {"backend", "k", ...} or None, "resolved": {...}, "warnings": [...]}``.
@@ -59,7 +61,7 @@ def score_input(values: Any, obs: Any, tasks: Sequence[Task], context: RunContex
             knn = graphs[key[task.name]] if task.knn_k else None
             start = time.perf_counter()
             run = task.evaluate(values if task.accepts_sparse else dense, obs, context=context,
-                                knn=knn)
+                                knn=knn, prepared=(prepared or {}).get(task.name))
             timings[task.name] = round(time.perf_counter() - start, 4)
         messages = []
         for item in caught:  # re-emit everything; keep czbench's own in the record

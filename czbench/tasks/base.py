@@ -5,6 +5,8 @@ A task declares what it reads -- ``input_kind`` (an ``embedding``, cells x dims,
 and the metrics it reports. Its options are the keyword arguments of ``__init__`` (stored under
 the same names, as in scikit-learn). Every random choice and the device come from the
 :class:`~czbench.context.RunContext` passed to :meth:`Task.run`, never from the task itself.
+What a task computes from the whole dataset before scoring (:meth:`Task.prepare`) is a value
+returned per (dataset, seed) and passed back to :meth:`Task.evaluate`; a task holds no state.
 """
 
 from __future__ import annotations
@@ -164,9 +166,17 @@ class Task(ABC):
         except (TypeError, AttributeError):  # a contributed task with another constructor
             return copy.deepcopy(self)
 
-    def prepare(self, adata: Any, context: RunContext | None = None) -> None:  # noqa: B027
-        """Hook called with the dataset (AnnData) before ``run``; tasks that need more than obs
-        columns (e.g. expression for a ground truth) override it."""
+    def prepare(self, adata: Any, context: RunContext | None = None) -> Any:
+        """The task's prepared state for the dataset ``adata`` (AnnData) and the context's seed
+        -- e.g. a ground truth, or the unintegrated PCA -- or None when the task needs nothing
+        beyond obs columns (the default).
+
+        The state is a value, never stored on the task: the caller keeps one per (dataset,
+        seed) and passes it back as ``evaluate(..., prepared=state)`` (the run layer, the
+        callback, the estimators and the conformance kit all do). It must pickle (Dask ships
+        it to workers). Data several tasks share is read from ``context.cache``.
+        """
+        return None
 
     def check_inputs(self, obs: pd.DataFrame, n_cells: int | None = None) -> None:
         """Raise a one-line InputError if ``obs`` lacks what the task needs."""
@@ -245,16 +255,18 @@ class Task(ABC):
 
     # -- running -----------------------------------------------------------------------------
     def run(self, values: Any, obs: pd.DataFrame, *, context: RunContext | None = None,
-            knn: KNNGraph | None = None) -> list[MetricResult]:
+            knn: KNNGraph | None = None, prepared: Any = None) -> list[MetricResult]:
         """Score ``values`` against ``obs``; the metric values only (see :meth:`evaluate`)."""
-        return self.evaluate(values, obs, context=context, knn=knn).results
+        return self.evaluate(values, obs, context=context, knn=knn, prepared=prepared).results
 
     def evaluate(self, values: Any, obs: pd.DataFrame, *, context: RunContext | None = None,
-                 knn: KNNGraph | None = None) -> TaskRun:
+                 knn: KNNGraph | None = None, prepared: Any = None) -> TaskRun:
         """Score ``values`` against ``obs`` under ``context`` (default: seed 42, auto kNN
         backend and device). ``knn`` may carry a precomputed graph with at least ``knn_k``
         neighbours; it is computed here otherwise. When the task scores only the labelled rows
-        (``missing_labels="drop"``), a graph is used only if it was built on those rows."""
+        (``missing_labels="drop"``), a graph is used only if it was built on those rows.
+        ``prepared``: what :meth:`prepare` returned for this dataset and seed; a task whose
+        ``prepare`` returns a value receives it as ``_run(..., prepared=state)``."""
         context = as_context(context)
         values = self._prepare_values(values)
         n_given = int(values.shape[0])
@@ -275,7 +287,8 @@ class Task(ABC):
         if self.knn_k and (knn is None or knn.k < min(self.knn_k, n)):
             knn = knn_graph(values, self.knn_k, backend=context.knn_backend, seed=context.seed,
                             device=context.device)
-        run = self._run(values, obs, knn, context)
+        run = self._run(values, obs, knn, context) if prepared is None else \
+            self._run(values, obs, knn, context, prepared=prepared)
         if rows is not None:
             run.resolved["n_rows_missing_labels"] = n_given - int(len(rows))
         return run
@@ -308,7 +321,9 @@ class Task(ABC):
 
     @abstractmethod
     def _run(self, values: Any, obs: pd.DataFrame, knn: KNNGraph | None,
-             context: RunContext) -> TaskRun: ...
+             context: RunContext) -> TaskRun:
+        """Compute the metrics. A task whose :meth:`prepare` returns state takes it as a
+        keyword ``prepared`` (default None: not prepared)."""
 
     def _output(self, results: list[MetricResult], **resolved: Any) -> TaskRun:
         """The :class:`TaskRun` of ``results`` (and what the task resolved while running)."""

@@ -10,12 +10,13 @@ Benchmarker slices its 90).
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from czbench.context import RunContext
+from czbench.context import RunContext, as_context
 from czbench.errors import CZBenchError, CZBenchWarning, InputError
 from czbench.metrics.bras import bras
 from czbench.metrics.entropy import ENTROPY_K, entropy_per_cell
@@ -31,6 +32,29 @@ from czbench.utils.checks import check_text
 
 #: cz-benchmarks' pair: ``--option batch_integration.metrics=entropy_per_cell,batch_silhouette``
 REFERENCE_PAIR = ("entropy_per_cell", "batch_silhouette")
+
+
+@dataclass(frozen=True)
+class PreIntegration:
+    """``batch_integration``'s prepared state: the unintegrated representation of a dataset's
+    cells (by name), or why there is none."""
+
+    values: np.ndarray | None
+    cells: pd.Index
+    note: str | None = None
+
+    def rows(self, obs: pd.DataFrame) -> tuple[np.ndarray | None, str | None]:
+        """The rows for the cells scored, matched by name (the callback and ``max_cells``
+        score a subset of the dataset's cells); (None, why) when they cannot be."""
+        if self.values is None:
+            return None, self.note
+        names = obs.index.astype(str)
+        if len(names) == len(self.cells) and names.equals(self.cells):
+            return self.values, None
+        position = self.cells.get_indexer(names)
+        if (position < 0).any() or not self.cells.is_unique:
+            return None, "the cells scored are not the dataset's cells by name"
+        return self.values[position], None
 
 
 class BatchIntegrationTask(Task):
@@ -87,47 +111,29 @@ class BatchIntegrationTask(Task):
                 GRAPH_CONNECTIVITY_K if self.selected("graph_connectivity") else 0]
         return max(need)
 
-    def prepare(self, adata: Any, context: RunContext | None = None) -> None:
-        """Read the unintegrated representation ``pcr_comparison`` compares with."""
-        self.pre_integration_ = None
-        self.pre_integration_note_ = None
-        self.pre_integration_cells_ = pd.Index(adata.obs_names.astype(str))
+    def prepare(self, adata: Any, context: RunContext | None = None) -> PreIntegration | None:
+        """The unintegrated representation ``pcr_comparison`` compares with, for this dataset
+        and the context's seed (the PCA read from ``context.cache``: computed once per
+        dataset and seed, shared with ``baseline:pca`` and the controls)."""
         if not self.selected("pcr_comparison"):
-            return
+            return None
+        cells = pd.Index(adata.obs_names.astype(str))
         if self.pre_integration.startswith("obsm:"):
             key = self.pre_integration[5:]
             if key not in adata.obsm:
                 raise InputError(f"pre_integration: obsm key '{key}' not found; obsm has: "
                                  f"{', '.join(adata.obsm) or '(nothing)'}")
-            self.pre_integration_ = np.asarray(adata.obsm[key])
-            return
+            return PreIntegration(np.asarray(adata.obsm[key]), cells)
         from czbench.baselines.controls import unintegrated_pca
 
-        seed = context.seed if context is not None else 42
+        context = as_context(context)
         try:
-            self.pre_integration_ = unintegrated_pca(adata, seed)
+            return PreIntegration(unintegrated_pca(adata, context.seed, context.cache), cells)
         except CZBenchError as err:
-            self.pre_integration_note_ = f"the dataset has no unintegrated PCA ({err})"
-
-    def _pre_integration_rows(self, obs: pd.DataFrame) -> np.ndarray | None:
-        """The unintegrated representation's rows for the cells scored (matched by name: the
-        callback and ``max_cells`` score a subset of the dataset's cells)."""
-        pre = getattr(self, "pre_integration_", None)
-        if pre is None:
-            return None
-        cells = self.pre_integration_cells_
-        names = obs.index.astype(str)
-        if len(names) == len(cells) and names.equals(cells):
-            return pre
-        position = cells.get_indexer(names)
-        if (position < 0).any() or not cells.is_unique:
-            self.pre_integration_note_ = ("the cells scored are not the dataset's cells by "
-                                          "name")
-            return None
-        return pre[position]
+            return PreIntegration(None, cells, f"the dataset has no unintegrated PCA ({err})")
 
     def _run(self, embedding: Any, obs: pd.DataFrame, knn: KNNGraph | None,
-             context: RunContext) -> TaskRun:
+             context: RunContext, prepared: PreIntegration | None = None) -> TaskRun:
         groups = obs[getattr(self, self.mixing_option)].astype(str).to_numpy()
         labels = obs[self.label_key].astype(str).to_numpy()
         if self.knn_k and knn is None:
@@ -155,10 +161,9 @@ class BatchIntegrationTask(Task):
             if self.selected(metric):
                 _left_out_if_undefined(values, metric, compute)
         if self.selected("pcr_comparison"):
-            pre = self._pre_integration_rows(obs)
+            pre, note = (None, "the task was not prepared with a dataset (Task.prepare)") \
+                if prepared is None else prepared.rows(obs)
             if pre is None:
-                note = getattr(self, "pre_integration_note_", None) or \
-                    "the task was not prepared with a dataset (Task.prepare)"
                 warnings.warn(f"pcr_comparison: left out: {note}; pass "
                               f"pre_integration='obsm:KEY'", CZBenchWarning, stacklevel=2)
             else:

@@ -61,6 +61,8 @@ class TaskChecker:
         self.checks = Checks("task", str(getattr(task, "name", type(task).__name__)))
         self.given_perfect = perfect
         self.prepared: Task | None = None
+        #: what the task's ``prepare`` returned for the dataset and seed
+        self.state: Any = None
         self.runs: dict[str, list[MetricResult]] = {}
         self.inputs: dict[str, Any] = {}
 
@@ -76,7 +78,8 @@ class TaskChecker:
         task = task if task is not None else self.prepared
         assert task is not None
         obs = self.obs if obs is None else obs
-        return list(task.evaluate(self.inputs[which], obs, context=self.context).results)
+        return list(task.evaluate(self.inputs[which], obs, context=self.context,
+                                  prepared=self.state).results)
 
     def build_inputs(self) -> None:
         expression = self.task.input_kind == "expression"
@@ -99,7 +102,7 @@ class TaskChecker:
     def prepare(self) -> None:
         task = self.task.clone()
         task.check_inputs(self.adata.obs, self.adata.n_obs)
-        task.prepare(self.adata, self.context)
+        self.state = task.prepare(self.adata, self.context)
         self.prepared = task
         self.build_inputs()
 
@@ -197,12 +200,13 @@ class TaskChecker:
             raise Failed("; ".join(problems))
 
     def picklable(self) -> None:
-        copy = pickle.loads(pickle.dumps(self.prepared))
+        copy, state = pickle.loads(pickle.dumps((self.prepared, self.state)))
         if repr(copy.options()) != repr(self.task.options()):
             raise Failed(f"options changed: {copy.options()} vs {self.task.options()}")
         if "deterministic" not in self.checks.report.passed:
             return  # values that change from run to run cannot be compared
-        again = self.evaluate("perfect", task=copy)
+        again = list(copy.evaluate(self.inputs["perfect"], self.obs, context=self.context,
+                                   prepared=state).results)
         if as_dicts(again) != as_dicts(self.runs["perfect"]):
             raise Failed(f"the unpickled task scores differently: "
                          f"{difference(self.runs['perfect'], again)}")

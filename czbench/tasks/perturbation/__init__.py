@@ -10,7 +10,7 @@ from czbench.tasks.perturbation.baselines import (
     baseline_no_change,
     baseline_observed,
 )
-from czbench.tasks.perturbation.task import PerturbationExpressionPredictionTask
+from czbench.tasks.perturbation.task import PerturbationExpressionPredictionTask, PerturbationTruth
 from czbench.tasks.perturbation.truth import (
     EPS,
     TARGET_RULES,
@@ -22,5 +22,6 @@ from czbench.tasks.perturbation.truth import (
 )
 
 __all__ = ["BASELINES", "EPS", "TARGET_RULES", "PerturbationExpressionPredictionTask",
+           "PerturbationTruth",
            "baseline_mean_effect", "baseline_no_change", "baseline_observed", "condition_effect",
            "dataset_digest", "predicted_effect", "resolve_control", "resolve_exclude"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,48 @@ def _names(values: Any) -> list[str] | None:
     return [str(v) for v in ([values] if isinstance(values, str) else values)]
 
 
+@dataclass(frozen=True)
+class PerturbationTruth:
+    """The task's prepared state for one dataset and seed: the ground truth (DE genes, targets
+    and matched controls per condition) and the dataset's cell and gene names."""
+
+    truth: dict[str, Any]
+    seed: int
+    obs_names: pd.Index
+    var_names: pd.Index
+    control: str
+    exclude_conditions: list[str]
+    truth_key: str
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        """Conditions not evaluated, with the reason (too few cells or DE genes)."""
+        return dict(self.truth["skipped"])
+
+    @property
+    def evaluated(self) -> list[str]:
+        """Conditions that are scored, in result order."""
+        return list(self.truth["conditions"])
+
+    @property
+    def matched_controls(self) -> dict[str, list[str]]:
+        """Per evaluated condition, its matched control cell names (1:1 with its cells)."""
+        return {c: list(v["controls"]) for c, v in self.truth["conditions"].items()}
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """Every DE gene of each evaluated condition: condition, gene, logfoldchange (log2),
+        pval_adj, is_target."""
+        rows = []
+        for condition, entry in self.truth["conditions"].items():
+            targets = set(entry["targets"])
+            for gene, lfc, padj in zip(entry["de_genes"], entry["de_logfc"],
+                                       entry["de_pval_adj"], strict=True):
+                rows.append((condition, gene, lfc, padj, gene in targets))
+        return pd.DataFrame(rows, columns=["condition", "gene", "logfoldchange", "pval_adj",
+                                           "is_target"])
+
+
 class PerturbationExpressionPredictionTask(Task):
     """Spearman correlation of predicted vs true DE effects of perturbations, per condition.
 
@@ -83,9 +126,9 @@ class PerturbationExpressionPredictionTask(Task):
         cache_dir: folder for DE cache files (default: none, in-process only); nothing is
             written outside it. Never changes a result.
 
-    After ``prepare`` (for the seed prepared last): ``skipped_`` (condition -> reason),
-    ``evaluated_`` (conditions scored), ``truth_`` (DataFrame of every DE gene with
-    ``is_target``), ``matched_controls_``.
+    ``prepare(adata, context)`` returns the ground truth of that dataset and seed, a
+    :class:`PerturbationTruth` (``skipped``, ``evaluated``, ``table``, ``matched_controls``);
+    pass it back as ``evaluate(prediction, prepared=truth)``.
     """
 
     name = "perturbation_expression_prediction"
@@ -133,14 +176,12 @@ class PerturbationExpressionPredictionTask(Task):
         self.target_rule = target_rule
         self.layer = layer
         self.cache_dir = None if cache_dir is None else str(cache_dir)
-        self._truths: dict[int, dict[str, Any]] = {}
-        self._last_seed: int | None = None
-        self._dataset: dict[str, Any] = {}
 
     # -- ground truth ------------------------------------------------------------------------
-    def prepare(self, adata: Any, context: RunContext | None = None) -> None:
-        """Compute the ground truth of ``adata`` for the context's seed (the DE step is cached
-        across seeds); call before ``run``. Missing columns or controls are one-line errors."""
+    def prepare(self, adata: Any, context: RunContext | None = None) -> PerturbationTruth:
+        """The ground truth of ``adata`` for the context's seed (the DE step is cached across
+        seeds); pass it to ``run``/``evaluate`` as ``prepared``. Missing columns or controls
+        are one-line errors."""
         context = as_context(context)
         Task.check_inputs(self, adata.obs)
         if self.layer is not None and self.layer not in adata.layers:
@@ -169,12 +210,10 @@ class PerturbationExpressionPredictionTask(Task):
         if not truth["conditions"]:
             reasons = "; ".join(f"{c}: {r}" for c, r in list(truth["skipped"].items())[:4])
             raise InputError(f"conditions: no condition passes the filters ({reasons})")
-        self._truths[context.seed] = truth
-        self._last_seed = context.seed
-        self._dataset = {"obs_names": pd.Index(adata.obs_names.astype(str)),
-                         "var_names": pd.Index(adata.var_names.astype(str)),
-                         "control": control, "exclude_conditions": list(exclude),
-                         "truth_key": key}
+        return PerturbationTruth(
+            truth=truth, seed=context.seed, obs_names=pd.Index(adata.obs_names.astype(str)),
+            var_names=pd.Index(adata.var_names.astype(str)), control=control,
+            exclude_conditions=list(exclude), truth_key=key)
 
     def _cache_path(self, key: str) -> Path | None:
         if self.cache_dir is None:
@@ -196,48 +235,12 @@ class PerturbationExpressionPredictionTask(Task):
         if path is not None and not path.is_file():
             atomic_write_text(path, json.dumps({"key": key, "de": de}))
 
-    def truth(self, seed: int | None = None) -> dict[str, Any]:
-        """The ground truth prepared for ``seed`` (default: the seed prepared last)."""
-        seed = self._last_seed if seed is None else seed
-        if seed not in self._truths:
-            hint = "" if not self._truths else \
-                f" (prepared for seed {', '.join(map(str, self._truths))})"
-            raise InputError(f"task '{self.name}': call prepare(adata, context) with the dataset "
-                             f"and the same seed before run{hint}")
-        return self._truths[seed]
-
-    @property
-    def skipped_(self) -> dict[str, str]:
-        """Conditions not evaluated, with the reason (too few cells or DE genes)."""
-        return dict(self.truth()["skipped"])
-
-    @property
-    def evaluated_(self) -> list[str]:
-        """Conditions that are scored, in result order."""
-        return list(self.truth()["conditions"])
-
-    @property
-    def matched_controls_(self) -> dict[str, list[str]]:
-        """Per evaluated condition, its matched control cell names (1:1 with its cells)."""
-        return {c: list(v["controls"]) for c, v in self.truth()["conditions"].items()}
-
-    @property
-    def truth_(self) -> pd.DataFrame:
-        """Every DE gene of each evaluated condition: condition, gene, logfoldchange (log2),
-        pval_adj, is_target."""
-        rows = []
-        for condition, entry in self.truth()["conditions"].items():
-            targets = set(entry["targets"])
-            for gene, lfc, padj in zip(entry["de_genes"], entry["de_logfc"],
-                                       entry["de_pval_adj"], strict=True):
-                rows.append((condition, gene, lfc, padj, gene in targets))
-        return pd.DataFrame(rows, columns=["condition", "gene", "logfoldchange", "pval_adj",
-                                           "is_target"])
-
     # -- scoring -----------------------------------------------------------------------------
     def run(self, values: Any, obs: pd.DataFrame | None = None, *,
-            context: RunContext | None = None, knn: KNNGraph | None = None) -> list:
-        """Score a predicted expression matrix (normalized counts, NOT log-transformed):
+            context: RunContext | None = None, knn: KNNGraph | None = None,
+            prepared: PerturbationTruth | None = None) -> list:
+        """Score a predicted expression matrix (normalized counts, NOT log-transformed)
+        against ``prepared`` (what :meth:`prepare` returned):
 
         * an AnnData (obs_names = cell names, var_names = gene names; X dense or sparse) or a
           pandas DataFrame (index = cell names, columns = gene names): any order or subset of
@@ -246,21 +249,30 @@ class PerturbationExpressionPredictionTask(Task):
 
         ``obs`` (optional) is the dataset's obs; it is only checked. ``knn`` is unused.
         """
-        return self.evaluate(values, obs, context=context).results
+        return self.evaluate(values, obs, context=context, prepared=prepared).results
 
     def evaluate(self, values: Any, obs: pd.DataFrame | None = None, *,
-                 context: RunContext | None = None, knn: KNNGraph | None = None) -> TaskRun:
+                 context: RunContext | None = None, knn: KNNGraph | None = None,
+                 prepared: PerturbationTruth | None = None) -> TaskRun:
         context = as_context(context)
-        self.truth(context.seed)
+        if not isinstance(prepared, PerturbationTruth):
+            raise InputError(f"prepared: task '{self.name}' scores against a ground truth; "
+                             f"pass prepared=task.prepare(adata, context), got "
+                             f"{type(prepared).__name__}")
+        if prepared.seed != context.seed:
+            raise InputError(f"prepared: the ground truth was drawn for seed {prepared.seed}, "
+                             f"the context's seed is {context.seed}; prepare with the same "
+                             f"seed")
         if obs is not None:
             Task.check_inputs(self, obs)
-        return self._run(values, obs, None, context)
+        return self._run(values, obs, None, context, prepared=prepared)
 
     def _run(self, values: Any, obs: pd.DataFrame | None, knn: KNNGraph | None,
-             context: RunContext) -> TaskRun:
-        truth = self.truth(context.seed)
-        matrix, rows, cols = align_prediction(values, self._dataset["obs_names"],
-                                              self._dataset["var_names"], obs)
+             context: RunContext, prepared: PerturbationTruth | None = None) -> TaskRun:
+        assert prepared is not None  # evaluate checks it
+        truth = prepared.truth
+        matrix, rows, cols = align_prediction(values, prepared.obs_names, prepared.var_names,
+                                              obs)
         scores, switched = condition_scores(matrix, rows, cols, truth["conditions"])
         results = [self._result("spearman_correlation_calculation", s, condition=c)
                    for c, s in scores.items()]
@@ -268,9 +280,9 @@ class PerturbationExpressionPredictionTask(Task):
         results.append(self._result("mean_spearman_correlation", float(np.mean(per_condition))))
         results.append(self._result("median_spearman_correlation",
                                     float(np.median(per_condition))))
-        return self._output(results, control=self._dataset["control"],
-                            exclude_conditions=self._dataset["exclude_conditions"],
-                            truth_key=self._dataset["truth_key"],
+        return self._output(results, control=prepared.control,
+                            exclude_conditions=prepared.exclude_conditions,
+                            truth_key=prepared.truth_key,
                             evaluated=list(truth["conditions"]),
                             skipped=dict(truth["skipped"]),
                             difference_conditions=switched)
