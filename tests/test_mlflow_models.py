@@ -79,8 +79,8 @@ def test_package_scores_what_the_callback_scores_for_the_same_checkpoint(package
     got = {}
     for name in example.TASKS:
         task = get_task(name)
-        task.prepare(dm.adata, RunContext(seed=0))
-        for r in task.run(embedding, obs, context=RunContext(seed=0)):
+        state = task.prepare(dm.adata, RunContext(seed=0))
+        for r in task.run(embedding, obs, context=RunContext(seed=0), prepared=state):
             got[(r.task, r.metric, json.dumps(r.params, sort_keys=True))] = r.value
     assert got.keys() == expected.keys()
     score_diff = max(abs(got[k] - expected[k]) for k in expected)

@@ -39,8 +39,8 @@ def test_task_values_equal_the_metric_functions_on_one_graph(mixture):
     obs = mixture.obs
     labels, batch = obs["cell_type"].astype(str).to_numpy(), obs["batch"].astype(str).to_numpy()
     task = get_task("batch_integration", pre_integration="obsm:X_unintegrated")
-    task.prepare(mixture, RunContext(seed=3))
-    got = _by_metric(task.run(x, obs, context=RunContext(seed=3)))
+    state = task.prepare(mixture, RunContext(seed=3))
+    got = _by_metric(task.run(x, obs, context=RunContext(seed=3), prepared=state))
     knn = knn_graph(x, 200)
     assert got["ilisi_knn"] == pytest.approx(ilisi_knn(knn.head(90), batch), abs=1e-12)
     assert got["kbet_per_label"] == pytest.approx(
