@@ -250,7 +250,8 @@ class BenchmarkCallback(L.Callback):
         checkpoint = getattr(trainer, "ckpt_path", None)
         document = new_document(
             seeds=[self.seed], tasks=self.tasks, context=context.describe(embedding),
-            stage=_stage(trainer), epoch=int(trainer.current_epoch),
+            world_size=int(trainer.world_size), stage=_stage(trainer),
+            epoch=int(trainer.current_epoch),
             global_step=int(trainer.global_step),
             checkpoint=str(checkpoint) if checkpoint else None,
             dataset={"name": meta.get("name"), "path": meta.get("path"),

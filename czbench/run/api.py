@@ -146,6 +146,9 @@ def benchmark_grid(datasets: Sequence[str | Path | ad.AnnData],
                           task_options=task_options, backed=backed, modality=modality,
                           use_cache=use_cache)
              for i, d in enumerate(datasets)]
+    how = "serial" if scheduler is None else "dask"
+    for plan in plans:
+        plan.document["environment"]["scheduler"] = how
     directory = None
     if run_dir is not None:
         manifest = {"czbench_version": __version__, "seeds": seeds, "controls": controls,

@@ -41,15 +41,60 @@ _PACKAGES = ("czbench", "torch", "numpy", "scipy", "scikit-learn", "scanpy", "an
 VOLATILE = ("created_utc", "timings_s")
 
 
-def environment() -> dict[str, str]:
-    """Versions of Python, the platform and the packages that shape the numbers."""
+#: environment variables that set BLAS/OpenMP thread counts (recorded: they change rounding)
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def environment(*, world_size: int = 1, scheduler: str = "serial") -> dict[str, str]:
+    """Versions of Python, the platform and the packages that shape the numbers, and what
+    decides whether two runs can be bit-identical (docs/reproducibility.md): the CPU, torch's
+    intra-op threads, the thread variables, the BLAS libraries loaded and their threads, the
+    processes (``world_size``) and the ``scheduler`` (serial or Dask)."""
+    import os
+
+    import torch
+
     env = {"python": sys.version.split()[0], "platform": platform.platform()}
     for package in _PACKAGES:
         try:
             env[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             env[package] = "not installed"
+    env["cpu"] = _cpu_model()
+    env["torch_threads"] = str(torch.get_num_threads())
+    for name in THREAD_VARIABLES:
+        env[name] = os.environ.get(name, "unset")
+    env["blas"] = _blas()
+    env["world_size"] = str(int(world_size))
+    env["scheduler"] = scheduler
     return env
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def _blas() -> str:
+    """The BLAS/OpenMP libraries loaded, with version, CPU kernel and threads (threadpoolctl,
+    a scikit-learn dependency), e.g. ``openblas 0.3.30 Haswell x2; ...``."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:  # pragma: no cover - scikit-learn requires it
+        import numpy as np
+
+        return str(np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {}))
+    parts = sorted({" ".join(str(p) for p in (lib.get("internal_api"), lib.get("version"),
+                                              lib.get("architecture"))
+                             if p is not None) + f" x{lib.get('num_threads')}"
+                    for lib in threadpool_info()})
+    return "; ".join(parts) or "none loaded"
 
 
 def utc_now() -> str:
@@ -68,8 +113,11 @@ def dataset_entry(adata: Any, **extra: Any) -> dict[str, Any]:
 
 
 def new_document(*, seeds: Sequence[int], dataset: dict[str, Any], tasks: Sequence[Task],
-                 context: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    """A document with the run's settings and no results yet."""
+                 context: dict[str, Any], world_size: int = 1, scheduler: str = "serial",
+                 **extra: Any) -> dict[str, Any]:
+    """A document with the run's settings and no results yet (``world_size``, ``scheduler``:
+    how many processes produced the scored inputs and how the grid runs; recorded in
+    ``environment``)."""
     return {
         "schema_version": SCHEMA_VERSION,
         "czbench_version": __version__,
@@ -85,7 +133,7 @@ def new_document(*, seeds: Sequence[int], dataset: dict[str, Any], tasks: Sequen
         "results": [],
         "summary": [],
         "aggregates": [],
-        "environment": environment(),
+        "environment": environment(world_size=world_size, scheduler=scheduler),
     }
 
 
