@@ -1,7 +1,7 @@
 """Scale run: the four core tasks at 10k, 100k and 1M cells x 64 dims, with time exponents.
 
 Data: ``czbench.datasets.synthetic.gaussian_mixture`` (12 cell types, each a low-rank Gaussian,
-4 batch shifts, seed 0). Each size runs in a fresh subprocess through ``czbench.runner.benchmark``
+4 batch shifts, seed 0). Each size runs in a fresh subprocess through ``czbench.benchmark``
 (one shared kNN graph; backend chosen by size), so its peak RSS is its own. Per task wall time,
 peak RSS, and the exponent b of time ~ n^b fitted by least squares on log-log are reported.
 

@@ -2,7 +2,7 @@
 
 Each (size, task) runs in a fresh subprocess, so its peak RSS is its own and no cache is warm;
 each task builds its own kNN graph, as a stand-alone run would. A last row per size runs all four
-tasks together through ``czbench.runner.benchmark`` (one shared kNN graph).
+tasks together through ``czbench.benchmark`` (one shared kNN graph).
 
     python benchmarks/bench_tasks.py                   # 20,000 and 100,000 cells
     python benchmarks/bench_tasks.py --sizes 20000     # one size

@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from czbench.neighbors.graph import KNNGraph
+from czbench.utils.checks import DEFAULT_SEED
 
 _SMOOTH_K_TOLERANCE = 1e-5
 _MIN_K_DIST_SCALE = 1e-3
@@ -111,7 +112,7 @@ def _seeded_igraph(seed: int) -> Iterator[None]:
 
 
 def leiden(connectivities: sp.spmatrix, *, resolution: float = 1.0, n_iterations: int = 2,
-           seed: int = 42) -> np.ndarray:
+           seed: int = DEFAULT_SEED) -> np.ndarray:
     """igraph Leiden (modularity objective, edge weights = connectivities); cluster ids (int64)."""
     import igraph as ig
 

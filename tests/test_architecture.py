@@ -266,7 +266,7 @@ RANKS = {
     "czbench.tasks": 3, "czbench.models": 3,
     "czbench.run": 4,
     "czbench.cli": 5, "czbench.callbacks": 5, "czbench.datamodules": 5,
-    "czbench.estimators": 5, "czbench.report": 5, "czbench.runner": 5, "czbench.packaging": 5,
+    "czbench.estimators": 5, "czbench.report": 5, "czbench.packaging": 5,
     "czbench.export": 5, "czbench.plugins": 5, "czbench.testing": 5,
     "czbench": 6, "czbench.__main__": 6,
 }

@@ -119,3 +119,37 @@ def test_run_cache_computes_once_and_never_travels(example):
     context = RunContext(seed=0, cache=cache)
     assert context.with_seed(1).cache is cache and context == RunContext(seed=0)
     assert context.with_new_cache().cache is not cache
+
+
+def _defaults(fn) -> dict:
+    import inspect
+
+    return {p.name: p.default for p in inspect.signature(fn).parameters.values()
+            if p.default is not inspect.Parameter.empty}
+
+
+def test_estimator_defaults_are_their_tasks_defaults():
+    """Each estimator restates its task's options as ``__init__`` parameters (scikit-learn's
+    get_params reads the signature): a default that drifts from the task's fails here."""
+    import czbench.estimators as est
+    from czbench.estimators.perturbation import TASK
+    from czbench.tasks import task_class
+
+    pairs = {cls: cls._task_name for cls in vars(est).values()
+             if isinstance(cls, type) and isinstance(getattr(cls, "_task_name", None), str)}
+    pairs[est.LabelPredictionBenchmark] = "label_prediction"
+    pairs[est.PerturbationExpressionPredictionBenchmark] = TASK
+    assert len(pairs) >= 9
+    drift = []
+    for cls, name in pairs.items():
+        task = task_class(name)
+        ours, theirs = _defaults(cls.__init__), _defaults(task.__init__)
+        shared = (set(ours) & set(theirs)) - set(task.unrecorded_options)  # e.g. n_jobs
+        assert shared or cls is est.EmbeddingBenchmark, cls.__name__
+        for option in sorted(shared):
+            expected, got = theirs[option], ours[option]
+            if isinstance(expected, tuple) and isinstance(got, list | tuple):
+                got = tuple(got)
+            if got != expected:
+                drift.append(f"{cls.__name__}.{option}: {got!r} != task {expected!r}")
+    assert not drift

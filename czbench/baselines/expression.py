@@ -23,10 +23,11 @@ from czbench.baselines.base import Baseline
 from czbench.datasets.counts import counts_matrix
 from czbench.datasets.modalities import modality_of
 from czbench.errors import InputError
+from czbench.utils.checks import DEFAULT_SEED
 
 
 def pca_baseline(adata: ad.AnnData, *, n_top_genes: int = 3000, n_comps: int = 50,
-                 seed: int = 42) -> np.ndarray:
+                 seed: int = DEFAULT_SEED) -> np.ndarray:
     """The PCA baseline embedding (cells x min(50, genes - 1, cells - 1)), float32."""
     import scanpy as sc
 
@@ -59,7 +60,7 @@ def log_normalized_hvg(adata: ad.AnnData, *, n_top_genes: int = 3000,
     return work
 
 
-def feature_pca(adata: ad.AnnData, *, n_comps: int = 50, seed: int = 42) -> np.ndarray:
+def feature_pca(adata: ad.AnnData, *, n_comps: int = 50, seed: int = DEFAULT_SEED) -> np.ndarray:
     """Principal components of the features as given (centred, not scaled), seeded; for
     modalities whose features are normalised upstream (e.g. Cell Painting profiles)."""
     import scanpy as sc

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader
 from czbench.datasets import STANDARD_COLUMNS, from_anndata, get_info, list_datasets, load
 from czbench.datasets.counts import counts_location, is_counts, library_target, normalize_rows
 from czbench.errors import InputError
+from czbench.utils.checks import DEFAULT_SEED
 from czbench.utils.sampling import stratified_split, stratified_subset
 
 SPLITS = ("train", "val", "test")
@@ -141,7 +142,7 @@ class AnnDataModule(L.LightningDataModule):
                  target_sum: float | None = None, genes: Sequence[str] | None = None,
                  split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
                  split_key: str | None = None, val_max_cells: int | None = None,
-                 backed: bool = False, seed: int = 42, batch_size: int = 256,
+                 backed: bool = False, seed: int = DEFAULT_SEED, batch_size: int = 256,
                  num_workers: int = 0, pin_memory: bool = False,
                  **loader_kwargs: Any) -> None:
         super().__init__()

@@ -133,15 +133,24 @@ def metric_function(metric: MetricInfo) -> Callable[..., float]:
 
 def compute(metric: str | MetricInfo, embedding: Any = None, *, labels: Any = None,
             batch: Any = None, time: Any = None, knn: Any = None, knn_k: int | None = None,
-            seed: int = DEFAULT_SEED, **params: Any) -> float:
+            seed: int = DEFAULT_SEED, context: Any = None, **params: Any) -> float:
     """The value of ``metric`` on these inputs; each declared input must be given, with one
     entry per cell (a one-line InputError names the one that is not). ``params`` go to the
     function. A metric reading ``knn`` sees ``knn_k`` neighbours (default: its ``k``): a
     given graph with more is cut to its first ``knn_k``, a smaller one (or none) is built from
-    the embedding."""
+    the embedding with the run's kNN backend and device. ``context``: a
+    :class:`~czbench.context.RunContext` whose seed, kNN backend and device are used (over
+    ``seed``)."""
     from czbench.neighbors import knn_graph
     from czbench.utils.arrays import check_embedding
 
+    from czbench.context import as_context
+
+    context = as_context(context) if context is not None else None
+    if context is not None:
+        seed = context.seed
+    backend = context.knn_backend if context is not None else "auto"
+    device = context.device if context is not None else None
     info = metric if isinstance(metric, MetricInfo) else get_metric(metric)
     given = {"embedding": embedding, "labels": labels, "batch": batch, "time": time}
     if info.reads_embedding:
@@ -168,7 +177,7 @@ def compute(metric: str | MetricInfo, embedding: Any = None, *, labels: Any = No
             raise InputError(f"knn_k: expected an int >= 2, got {knn_k!r} (metric {info.name})")
         k = min(wanted, n)
         if knn is None or knn.k < k or knn.n_cells != n:
-            knn = knn_graph(embedding, k, seed=seed)
+            knn = knn_graph(embedding, k, seed=seed, backend=backend, device=device)
         given["knn"] = knn.head(k) if knn.k > k else knn  # the metric's own neighbourhood
     args = [given[role] for role in info.inputs]
     kwargs = {**params, **({"seed": seed} if info.seeded else {})}

@@ -25,6 +25,7 @@ import pandas as pd
 
 from czbench.errors import InputError
 from czbench.utils.arrays import as_codes, as_numpy_2d
+from czbench.utils.checks import DEFAULT_SEED
 
 #: default number of random rankings per null distribution (copairs has no default; its
 #: examples use 1,000,000): the smallest p-value reachable is ``1 / (null_size + 1)``
@@ -275,7 +276,7 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
 
 
 def mean_average_precision(ap: APTable, *, null_size: int = NULL_SIZE,
-                           threshold: float = THRESHOLD, seed: int = 42) -> MAPTable:
+                           threshold: float = THRESHOLD, seed: int = DEFAULT_SEED) -> MAPTable:
     """Per-perturbation mAP, permutation p-value, BH-corrected p-value and retrieved flag.
 
     copairs' ``mean_average_precision(ap, sameby, null_size, threshold, seed)``: ``mAP_p`` =
