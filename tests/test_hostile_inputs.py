@@ -558,7 +558,7 @@ def test_ctrl_c_is_one_line_and_writes_nothing(files, tmp_path, capsys, monkeypa
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(czbench.run, "benchmark_grid", interrupted)
+    monkeypatch.setattr(czbench.run, "run_config", interrupted)
     out = tmp_path / "c.json"
     code, _, err = run_cli(fill(BASE + EMB, files, out), capsys)
     assert code == 130 and err.strip().startswith("interrupted:") and "Traceback" not in err

@@ -153,3 +153,32 @@ def test_estimator_defaults_are_their_tasks_defaults():
             if got != expected:
                 drift.append(f"{cls.__name__}.{option}: {got!r} != task {expected!r}")
     assert not drift
+
+
+def test_run_config_is_frozen_validated_once_and_recorded_whole(example):
+    """Every front door builds one RunConfig; its checks are one-line errors before any work,
+    and the results file records it whole."""
+    from dataclasses import FrozenInstanceError
+
+    from czbench.errors import InputError
+    from czbench.run import RunConfig, run_config
+
+    config = RunConfig.from_kwargs([example], ["baseline:pca"], ["embedding"], seeds=[1, 2],
+                                   task_options={"embedding": {}})
+    assert config.seeds == (1, 2) and config.tasks == ("embedding",)
+    with pytest.raises(FrozenInstanceError):
+        config.seeds = (3,)
+    for kwargs, field in [({"seeds": [1, 1]}, "seeds"), ({"tasks": ["nope"]}, "task"),
+                          ({"knn_backend": "x"}, "knn_backend"), ({"controls": 1}, "controls"),
+                          ({"task_options": {"nope": {}}}, "task options"),
+                          ({"n_workers": 0}, "n_workers")]:
+        with pytest.raises(InputError, match=field) as info:
+            RunConfig.from_kwargs([example], **kwargs)
+        assert "\n" not in str(info.value)
+    result = run_config(config)[0]
+    recorded = result.document["config"]
+    assert recorded["seeds"] == [1, 2] and recorded["tasks"] == ["embedding"]
+    assert recorded["embeddings"] == ["baseline:pca"] and recorded["knn_backend"] == "auto"
+    assert recorded["datasets"][0].startswith("anndata (300 x")
+    keyword = benchmark(example, ["baseline:pca"], ["embedding"], seeds=[1, 2])
+    assert _by_key(keyword.document["results"]) == _by_key(result.document["results"])

@@ -135,7 +135,7 @@ def run(args: argparse.Namespace, console: Console) -> None:
     from czbench.export.tracking import after_run, before_run
 
     before_run(args)  # an MLflow store that cannot be written fails before any work
-    from czbench.run import benchmark_grid
+    from czbench.run import RunConfig, run_config
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=console,
@@ -145,14 +145,14 @@ def run(args: argparse.Namespace, console: Console) -> None:
         def on_step(label: str, step: int, total: int) -> None:
             progress.update(bar, description=label, completed=step - 1, total=total)
 
-        results = benchmark_grid(
+        config = RunConfig.from_kwargs(
             request.datasets, request.embeddings, request.tasks,
             predictions=request.predictions, seeds=request.seeds, controls=args.controls,
             label_key=args.label_key, batch_key=args.batch_key, task_options=request.options,
-            on_step=on_step, knn_backend=args.knn_backend, device=args.device,
-            backed=args.backed, scheduler=args.scheduler, n_workers=args.workers,
-            run_dir=args.run_dir, resume=args.resume, modality=args.modality,
-            use_cache=not args.no_cache)
+            knn_backend=args.knn_backend, device=args.device, backed=args.backed,
+            scheduler=args.scheduler, n_workers=args.workers, run_dir=args.run_dir,
+            resume=args.resume, modality=args.modality, use_cache=not args.no_cache)
+        results = run_config(config, on_step=on_step)
     for result, output in zip(results, request.outputs, strict=True):
         result.write_json(output, overwrite=args.overwrite)
         print_result(result.document, console)

@@ -141,10 +141,9 @@ def compute(metric: str | MetricInfo, embedding: Any = None, *, labels: Any = No
     the embedding with the run's kNN backend and device. ``context``: a
     :class:`~czbench.context.RunContext` whose seed, kNN backend and device are used (over
     ``seed``)."""
+    from czbench.context import as_context
     from czbench.neighbors import knn_graph
     from czbench.utils.arrays import check_embedding
-
-    from czbench.context import as_context
 
     context = as_context(context) if context is not None else None
     if context is not None:

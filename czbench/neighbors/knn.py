@@ -27,7 +27,6 @@ import torch
 
 from czbench.context import KNN_BACKENDS, resolve_device
 from czbench.errors import InputError
-from czbench.utils.checks import DEFAULT_SEED
 from czbench.neighbors.exact import (
     BLOCK_ELEMENTS,
     GPU_BLOCK_ELEMENTS,
@@ -38,6 +37,7 @@ from czbench.neighbors.exact import (
 )
 from czbench.neighbors.faiss_ivf import faiss_ivf_graph
 from czbench.neighbors.graph import KNNGraph
+from czbench.utils.checks import DEFAULT_SEED
 
 #: Largest n searched exactly on CPU by ``backend="auto"``; above it faiss IVF is used.
 EXACT_MAX_CELLS = 100_000
@@ -54,7 +54,8 @@ def choose_backend(n_cells: int, device: torch.device, backend: str = "auto") ->
 
 
 def knn_graph(embedding: Any, k: int, *, device: str | torch.device | None = None,
-              backend: str = "auto", seed: int = DEFAULT_SEED, block_size: int | None = None) -> KNNGraph:
+              backend: str = "auto", seed: int = DEFAULT_SEED,
+              block_size: int | None = None) -> KNNGraph:
     """Euclidean kNN graph with ``k`` neighbours per cell, the cell itself first.
 
     ``k`` is capped at the number of cells. ``backend`` is ``auto`` (exact up to

@@ -14,27 +14,15 @@ from typing import Any
 import anndata as ad
 
 from czbench import __version__
-from czbench.context import DEFAULT_SEED, RunContext, check_seed
+from czbench.context import DEFAULT_SEED
 from czbench.errors import InputError
+from czbench.run.config import RunConfig
 from czbench.run.document import finish
 from czbench.run.execute import assemble, execute
 from czbench.run.plan import plan_dataset
 from czbench.run.result import BenchmarkResult
 from czbench.run.rundir import RunDirectory
 from czbench.tasks import Task
-
-
-def check_seeds(seeds: Sequence[Any] | None, seed: Any) -> list[int]:
-    """The run's seeds: ``seeds`` when given (distinct integers, at least one), else
-    ``[seed]``."""
-    if seeds is None:
-        return [check_seed(seed)]
-    if isinstance(seeds, str | bytes) or not isinstance(seeds, Sequence):
-        raise InputError(f"seeds: expected a list of integers, got {seeds!r}")
-    values = [check_seed(s, "seeds") for s in seeds]
-    if not values or len(set(values)) != len(values):
-        raise InputError(f"seeds: expected distinct integers, got {list(seeds)}")
-    return values
 
 
 def benchmark(dataset: str | Path | ad.AnnData,
@@ -98,28 +86,6 @@ def benchmark(dataset: str | Path | ad.AnnData,
                           use_cache=use_cache)[0]
 
 
-def with_models(embeddings: Any, models: Sequence[Any] | None) -> Any:
-    """The inputs to score: ``embeddings`` plus the ``models`` (names become ``model:NAME``
-    specs; ``mlflow:``, ``baseline:`` and other specs and Model instances stay as given)."""
-    if models is None:
-        return embeddings
-    if isinstance(models, str) or not isinstance(models, Sequence):
-        raise InputError(f"models: expected a list of names, mlflow:URI specs or Model "
-                         f"instances, got {type(models).__name__}")
-    specs = [m if not isinstance(m, str) or ":" in m else f"model:{m}" for m in models]
-    if embeddings is None:
-        return specs
-    if isinstance(embeddings, Mapping):
-        clash = [s for s in specs if isinstance(s, str) and s in embeddings]
-        if clash:
-            raise InputError(f"models: '{clash[0]}' is also a key of embeddings")
-        return {**embeddings, **{(s if isinstance(s, str) else f"model:{s.name}"): s
-                                 for s in specs}}
-    if isinstance(embeddings, str | Path) or not isinstance(embeddings, Sequence):
-        return embeddings  # collect_inputs reports it
-    return [*embeddings, *specs]
-
-
 def benchmark_grid(datasets: Sequence[str | Path | ad.AnnData],
                    embeddings: Sequence[Any] | Mapping[str, Any] | None = None,
                    tasks: Sequence[str | Task] | None = None, *,
@@ -135,27 +101,44 @@ def benchmark_grid(datasets: Sequence[str | Path | ad.AnnData],
                    modality: str | None = None, models: Sequence[Any] | None = None,
                    use_cache: bool = True) -> list[BenchmarkResult]:
     """The grid datasets x seeds x inputs x tasks: one :class:`BenchmarkResult` (one results
-    document) per dataset, in order. Arguments as for :func:`benchmark`."""
-    seeds = check_seeds(seeds, seed)
-    context = RunContext(seed=seeds[0], knn_backend=knn_backend, device=device)
-    if isinstance(datasets, str | Path | ad.AnnData) or not datasets:
-        raise InputError("dataset: expected a list of datasets (names, paths or AnnData)")
-    embeddings = with_models(embeddings, models)
-    plans = [plan_dataset(i, d, embeddings, predictions, tasks, seeds=seeds, context=context,
-                          controls=controls, label_key=label_key, batch_key=batch_key,
-                          task_options=task_options, backed=backed, modality=modality,
-                          use_cache=use_cache)
-             for i, d in enumerate(datasets)]
-    how = "serial" if scheduler is None else "dask"
+    document) per dataset, in order. Arguments as for :func:`benchmark`; they build the run's
+    :class:`~czbench.run.config.RunConfig` (:func:`run_config` runs one directly)."""
+    config = RunConfig.from_kwargs(
+        datasets, embeddings, tasks, predictions=predictions, seed=seed, seeds=seeds,
+        controls=controls, label_key=label_key, batch_key=batch_key,
+        task_options=task_options or {}, knn_backend=knn_backend, device=device,
+        backed=backed, scheduler=scheduler, n_workers=n_workers, run_dir=run_dir,
+        resume=resume, modality=modality, models=models, use_cache=use_cache)
+    return run_config(config, on_step=on_step)
+
+
+def run_config(config: RunConfig, *, on_step: Callable[[str, int, int], None] | None = None
+               ) -> list[BenchmarkResult]:
+    """Run the grid ``config`` describes: plan every dataset, execute, assemble one document
+    per dataset (each recording ``config`` whole)."""
+    if not isinstance(config, RunConfig):
+        raise InputError(f"config: expected a czbench.run.RunConfig, got "
+                         f"{type(config).__name__}")
+    seeds = list(config.seeds)
+    context = config.context()
+    recorded = config.describe()
+    plans = [plan_dataset(i, d, config.embeddings, config.predictions, config.tasks,
+                          seeds=seeds, context=context, controls=config.controls,
+                          label_key=config.label_key, batch_key=config.batch_key,
+                          task_options=config.task_options, backed=config.backed,
+                          modality=config.modality, use_cache=config.use_cache)
+             for i, d in enumerate(config.datasets)]
+    how = "serial" if config.scheduler is None else "dask"
     for plan in plans:
         plan.document["environment"]["scheduler"] = how
+        plan.document["config"] = recorded
     directory = None
-    if run_dir is not None:
-        manifest = {"czbench_version": __version__, "seeds": seeds, "controls": controls,
+    if config.run_dir is not None:
+        manifest = {"czbench_version": __version__, "seeds": seeds, "controls": config.controls,
                     "context": context.describe(), "datasets": [p.manifest for p in plans]}
-        directory = RunDirectory(run_dir, manifest, resume=resume)
-    found = execute(plans, run_dir=directory, scheduler=scheduler, n_workers=n_workers,
-                    on_step=on_step)
+        directory = RunDirectory(config.run_dir, manifest, resume=config.resume)
+    found = execute(plans, run_dir=directory, scheduler=config.scheduler,
+                    n_workers=config.n_workers, on_step=on_step)
     out = []
     for plan in plans:
         results = assemble(plan, found)

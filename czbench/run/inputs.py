@@ -270,3 +270,25 @@ def align_frame(name: str, frame: pd.DataFrame, adata: ad.AnnData) -> np.ndarray
                          f"{', '.join(map(str, frame.columns.difference(numeric.columns)[:3]))}")
     position = pd.Index(index).get_indexer(cells)
     return numeric.to_numpy()[position]
+
+
+def with_models(embeddings: Any, models: Sequence[Any] | None) -> Any:
+    """The inputs to score: ``embeddings`` plus the ``models`` (names become ``model:NAME``
+    specs; ``mlflow:``, ``baseline:`` and other specs and Model instances stay as given)."""
+    if models is None:
+        return embeddings
+    if isinstance(models, str) or not isinstance(models, Sequence):
+        raise InputError(f"models: expected a list of names, mlflow:URI specs or Model "
+                         f"instances, got {type(models).__name__}")
+    specs = [m if not isinstance(m, str) or ":" in m else f"model:{m}" for m in models]
+    if embeddings is None:
+        return specs
+    if isinstance(embeddings, Mapping):
+        clash = [s for s in specs if isinstance(s, str) and s in embeddings]
+        if clash:
+            raise InputError(f"models: '{clash[0]}' is also a key of embeddings")
+        return {**embeddings, **{(s if isinstance(s, str) else f"model:{s.name}"): s
+                                 for s in specs}}
+    if isinstance(embeddings, str | Path) or not isinstance(embeddings, Sequence):
+        return embeddings  # collect_inputs reports it
+    return [*embeddings, *specs]

@@ -261,10 +261,11 @@ class Task(ABC):
 
     def evaluate(self, values: Any, obs: pd.DataFrame, *, context: RunContext | None = None,
                  knn: KNNGraph | None = None, prepared: Any = None) -> TaskRun:
-        """Score ``values`` against ``obs`` under ``context`` (default: seed ``DEFAULT_SEED`` = 42, auto kNN
-        backend and device). ``knn`` may carry a precomputed graph with at least ``knn_k``
-        neighbours; it is computed here otherwise. When the task scores only the labelled rows
-        (``missing_labels="drop"``), a graph is used only if it was built on those rows.
+        """Score ``values`` against ``obs`` under ``context`` (default: seed ``DEFAULT_SEED``,
+        42; auto kNN backend and device). ``knn`` may carry a precomputed graph with at least
+        ``knn_k`` neighbours; it is computed here otherwise. When the task scores only the
+        labelled rows (``missing_labels="drop"``), a graph is used only if it was built on
+        those rows.
         ``prepared``: what :meth:`prepare` returned for this dataset and seed; a task whose
         ``prepare`` returns a value receives it as ``_run(..., prepared=state)``."""
         context = as_context(context)
