@@ -13,10 +13,14 @@ computed; the context says with which random stream and on which hardware.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+import random
+import threading
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import torch
 
 from czbench.errors import InputError
@@ -45,32 +49,45 @@ class RunCache:
     def __init__(self) -> None:
         self._values: dict[tuple[int, Hashable], tuple[Any, Any]] = {}
         self.computed: dict[Hashable, int] = {}
+        self._lock = threading.Lock()
 
     def get(self, dataset: Any, key: Hashable, compute: Callable[[], Any]) -> Any:
-        """The value of ``key`` for ``dataset`` (an AnnData, compared by identity), computed
-        by ``compute()`` the first time."""
+        """The value of ``key`` for ``dataset`` (an AnnData, compared by identity; None for
+        values that depend on no dataset), computed by ``compute()`` the first time. Safe
+        from several threads (two may compute the same value; one is kept)."""
         slot = (id(dataset), key)
-        if slot not in self._values:  # the dataset is held, so its id is not reused
-            self._values[slot] = (dataset, compute())
-            self.computed[key] = self.computed.get(key, 0) + 1
-        return self._values[slot][1]
+        with self._lock:
+            if slot in self._values:
+                return self._values[slot][1]
+        value = compute()
+        with self._lock:  # the dataset is held, so its id is not reused
+            if slot not in self._values:
+                self._values[slot] = (dataset, value)
+                self.computed[key] = self.computed.get(key, 0) + 1
+            return self._values[slot][1]
 
     def put(self, dataset: Any, key: Hashable, value: Any) -> None:
         """Keep ``value`` for one later :meth:`take` (e.g. a baseline computed while checking
         the inputs, handed to the cell that scores it)."""
-        self._values[(id(dataset), key)] = (dataset, value)
+        with self._lock:
+            self._values[(id(dataset), key)] = (dataset, value)
 
     def take(self, dataset: Any, key: Hashable) -> Any:
         """The value :meth:`put` under ``key`` for ``dataset``, removed; None if there is
         none (e.g. in another process)."""
-        held = self._values.pop((id(dataset), key), None)
+        with self._lock:
+            held = self._values.pop((id(dataset), key), None)
         return None if held is None else held[1]
 
     def clear(self) -> None:
-        self._values.clear()
+        with self._lock:
+            self._values.clear()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"_values": {}, "computed": {}}
+        return {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return f"RunCache({len(self._values)} values)"
@@ -145,3 +162,41 @@ def as_context(context: RunContext | None) -> RunContext:
         raise InputError(f"context: expected a czbench.context.RunContext, got "
                          f"{type(context).__name__}")
     return context
+
+
+class _IgraphRNG:
+    """igraph RNG backed by a numpy ``RandomState`` (the scheme scanpy uses for igraph)."""
+
+    def __init__(self, seed: int) -> None:
+        self._rng = np.random.RandomState(seed)
+
+    def getrandbits(self, k: int) -> int:
+        return int(self._rng.tomaxint()) & ((1 << k) - 1)
+
+    def randint(self, a: int, b: int) -> int:
+        return int(self._rng.randint(a, b + 1))
+
+    def random(self) -> float:
+        return float(self._rng.random_sample())
+
+    def gauss(self, mu: float, sigma: float) -> float:
+        return float(self._rng.normal(mu, sigma))
+
+
+#: igraph's random number generator is process-global: one seeded swap at a time
+_IGRAPH_LOCK = threading.Lock()
+
+
+@contextmanager
+def seeded_igraph(seed: int) -> Iterator[None]:
+    """igraph's global RNG seeded with ``seed`` for the duration (Leiden), then igraph's own
+    (Python's ``random``) again; one swap at a time in a process, so threads never share
+    one."""
+    import igraph as ig  # here, not at import: igraph pulls in matplotlib when it is installed
+
+    with _IGRAPH_LOCK:
+        ig.set_random_number_generator(_IgraphRNG(seed))
+        try:
+            yield
+        finally:
+            ig.set_random_number_generator(random)

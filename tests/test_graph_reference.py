@@ -16,8 +16,8 @@ from sklearn.metrics import adjusted_rand_score
 
 import czbench.datasets as ds
 from czbench.context import RunContext
-from czbench.graph import fuzzy_connectivities, leiden
 from czbench.neighbors import knn_graph, refine_distances
+from czbench.neighbors.leiden import fuzzy_connectivities, leiden
 from czbench.tasks import get_task
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from scipy.stats import false_discovery_control
 
+from czbench.context import RunCache
 from czbench.errors import InputError
 from czbench.metrics import retrieval
 from czbench.metrics.retrieval import (
@@ -204,9 +205,12 @@ def test_same_seed_same_p_values_and_different_seed_different_draws():
     confs = np.unique(np.stack([table.n_pos, table.n_total], axis=1), axis=0)
     a, b = null_distributions(confs, 500, 11), null_distributions(confs, 500, 12)
     assert all(not np.array_equal(ra, rb) for ra, rb in zip(a, b, strict=True))
-    np.testing.assert_array_equal(a, null_distributions(confs, 500, 11))  # from the cache
-    retrieval._NULL_CACHE.clear()
     np.testing.assert_array_equal(a, null_distributions(confs, 500, 11))  # drawn again
+    cache = RunCache()  # a run's cache: drawn once per configuration, then reused
+    kept = null_distributions(confs, 500, 11, cache=cache)
+    np.testing.assert_array_equal(a, kept)
+    np.testing.assert_array_equal(a, null_distributions(confs, 500, 11, cache=cache))
+    assert sum(cache.computed.values()) == len(confs)
 
 
 def test_map_is_the_mean_ap_and_p_value_counts_the_null():

@@ -38,8 +38,8 @@ from scipy.special import gammainc
 
 from czbench.context import DEFAULT_SEED
 from czbench.errors import InputError
-from czbench.graph import fuzzy_connectivities
 from czbench.neighbors import KNNGraph, knn_graph
+from czbench.neighbors.leiden import fuzzy_connectivities
 from czbench.utils.arrays import as_codes
 
 #: Neighbourhood size of scib-metrics' Benchmarker for kBET (the cell itself included).

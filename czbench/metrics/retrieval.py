@@ -14,8 +14,6 @@ negatives (copairs' stable sort places the positive pairs first).
 from __future__ import annotations
 
 import os
-import threading
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -36,11 +34,6 @@ THRESHOLD = 0.05
 _BLOCK = 1 << 22
 #: permutation entries drawn at once for a null distribution (uint16: 32 MiB)
 _NULL_BLOCK = 1 << 24
-#: null distributions kept between calls (least recently used dropped beyond 256 MiB): a
-#: second embedding of the same dataset and seed reuses the draws
-_NULL_CACHE: OrderedDict[tuple[int, int, int, int], np.ndarray] = OrderedDict()
-_NULL_CACHE_BYTES = 1 << 28
-_NULL_CACHE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -231,22 +224,20 @@ def _null_ap(n_pos: int, n_total: int, null_size: int, seed: int) -> np.ndarray:
     return out
 
 
-def _cached_null_ap(key: tuple[int, int, int, int]) -> np.ndarray:
-    with _NULL_CACHE_LOCK:
-        if key in _NULL_CACHE:
-            _NULL_CACHE.move_to_end(key)
-            return _NULL_CACHE[key]
-    value = _null_ap(*key)
-    value.flags.writeable = False
-    with _NULL_CACHE_LOCK:
-        _NULL_CACHE[key] = value
-        while len(_NULL_CACHE) > 1 and \
-                sum(v.nbytes for v in _NULL_CACHE.values()) > _NULL_CACHE_BYTES:
-            _NULL_CACHE.popitem(last=False)
-    return value
+def _null_ap_of(key: tuple[int, int, int, int], cache: Any) -> np.ndarray:
+    """``_null_ap(*key)``, read-only; kept in ``cache`` (a run's
+    :class:`~czbench.context.RunCache`: a second embedding of the same dataset and seed reuses
+    the draws) when given."""
+    def draw() -> np.ndarray:
+        value = _null_ap(*key)
+        value.flags.writeable = False
+        return value
+
+    return draw() if cache is None else cache.get(None, ("retrieval_null", *key), draw)
 
 
-def null_distributions(confs: np.ndarray, null_size: int, seed: int) -> np.ndarray:
+def null_distributions(confs: np.ndarray, null_size: int, seed: int, *,
+                       cache: Any = None) -> np.ndarray:
     """Null AP samples, one row per ``(n_pos, n_total)`` row of ``confs`` (sorted, unique).
 
     As copairs' ``get_null_dists`` with an empty cache: configuration ``i`` is drawn from
@@ -259,7 +250,7 @@ def null_distributions(confs: np.ndarray, null_size: int, seed: int) -> np.ndarr
                                                                           strict=True)]
     workers = max(1, min(len(jobs), os.cpu_count() or 1))
     with ThreadPoolExecutor(workers) as pool:  # numpy's shuffle releases the GIL
-        rows = list(pool.map(_cached_null_ap, jobs))
+        rows = list(pool.map(lambda job: _null_ap_of(job, cache), jobs))
     return np.stack(rows) if rows else np.empty((0, null_size), dtype=np.float32)
 
 
@@ -276,7 +267,8 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
 
 
 def mean_average_precision(ap: APTable, *, null_size: int = NULL_SIZE,
-                           threshold: float = THRESHOLD, seed: int = DEFAULT_SEED) -> MAPTable:
+                           threshold: float = THRESHOLD, seed: int = DEFAULT_SEED,
+                           cache: Any = None) -> MAPTable:
     """Per-perturbation mAP, permutation p-value, BH-corrected p-value and retrieved flag.
 
     copairs' ``mean_average_precision(ap, sameby, null_size, threshold, seed)``: ``mAP_p`` =
@@ -307,7 +299,7 @@ def mean_average_precision(ap: APTable, *, null_size: int = NULL_SIZE,
     map_scores = np.bincount(codes, weights=ap.ap) / counts
     confs, conf_ix = np.unique(np.stack([ap.n_pos, ap.n_total], axis=1), axis=0,
                                return_inverse=True)
-    nulls = null_distributions(confs, int(null_size), int(seed))
+    nulls = null_distributions(confs, int(null_size), int(seed), cache=cache)
     order = np.argsort(codes, kind="stable")  # each perturbation's queries in table order
     per_group = np.split(conf_ix.ravel()[order], np.cumsum(counts)[:-1])
     null_maps: dict[tuple[int, ...], np.ndarray] = {}

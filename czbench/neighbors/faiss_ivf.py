@@ -16,7 +16,7 @@ import torch
 
 from czbench.errors import CZBenchWarning
 from czbench.neighbors.exact import exact_block, put_self_first
-from czbench.neighbors.graph import KNNGraph
+from czbench.neighbors.knngraph import KNNGraph
 
 #: coarse cells per sqrt(n), cells probed per query at first, training points per coarse cell
 IVF_LISTS_PER_SQRT_N = 4

@@ -36,7 +36,7 @@ from czbench.neighbors.exact import (
     flat_knn,
 )
 from czbench.neighbors.faiss_ivf import faiss_ivf_graph
-from czbench.neighbors.graph import KNNGraph
+from czbench.neighbors.knngraph import KNNGraph
 from czbench.utils.checks import DEFAULT_SEED
 
 #: Largest n searched exactly on CPU by ``backend="auto"``; above it faiss IVF is used.

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from czbench.context import RunContext
-from czbench.graph import fuzzy_connectivities, leiden
 from czbench.metrics.clustering_agreement import adjusted_rand_index, normalized_mutual_info
 from czbench.neighbors import KNNGraph, refine_distances
+from czbench.neighbors.leiden import fuzzy_connectivities, leiden
 from czbench.tasks.base import MISSING_LABELS, MetricSpec, Task, TaskRun
 from czbench.tasks.classification import check_count
 from czbench.utils.checks import check_bool, check_choice, check_number

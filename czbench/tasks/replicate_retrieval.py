@@ -222,7 +222,7 @@ class ReplicateRetrievalTask(Task):
         labels = plan.labels
         ap = average_precision(self.profiles(embedding, obs, plan), labels, self.control)
         table = mean_average_precision(ap, null_size=self.null_size, threshold=self.threshold,
-                                       seed=context.seed)
+                                       seed=context.seed, cache=context.cache)
         results = [self._result("mean_average_precision",
                                 float(np.mean(table.mean_average_precision))),
                    self._result("fraction_retrieved", fraction_retrieved(table))]

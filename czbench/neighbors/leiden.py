@@ -9,14 +9,11 @@ scanpy's ``flavor="igraph"`` is, so the same graph and seed give the same cluste
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import numpy as np
 import scipy.sparse as sp
 
-from czbench.neighbors.graph import KNNGraph
+from czbench.context import seeded_igraph
+from czbench.neighbors.knngraph import KNNGraph
 from czbench.utils.checks import DEFAULT_SEED
 
 _SMOOTH_K_TOLERANCE = 1e-5
@@ -81,36 +78,6 @@ def fuzzy_connectivities(knn: KNNGraph, n_neighbors: int = 15) -> sp.csr_matrix:
     return union
 
 
-class _IgraphRNG:
-    """igraph RNG backed by a numpy ``RandomState`` (the scheme scanpy uses for igraph)."""
-
-    def __init__(self, seed: int) -> None:
-        self._rng = np.random.RandomState(seed)
-
-    def getrandbits(self, k: int) -> int:
-        return int(self._rng.tomaxint()) & ((1 << k) - 1)
-
-    def randint(self, a: int, b: int) -> int:
-        return int(self._rng.randint(a, b + 1))
-
-    def random(self) -> float:
-        return float(self._rng.random_sample())
-
-    def gauss(self, mu: float, sigma: float) -> float:
-        return float(self._rng.normal(mu, sigma))
-
-
-@contextmanager
-def _seeded_igraph(seed: int) -> Iterator[None]:
-    import igraph as ig  # here, not at import: igraph pulls in matplotlib when it is installed
-
-    ig.set_random_number_generator(_IgraphRNG(seed))
-    try:
-        yield
-    finally:
-        ig.set_random_number_generator(random)
-
-
 def leiden(connectivities: sp.spmatrix, *, resolution: float = 1.0, n_iterations: int = 2,
            seed: int = DEFAULT_SEED) -> np.ndarray:
     """igraph Leiden (modularity objective, edge weights = connectivities); cluster ids (int64)."""
@@ -123,7 +90,7 @@ def leiden(connectivities: sp.spmatrix, *, resolution: float = 1.0, n_iterations
     edges = np.column_stack([coo.row, coo.col])
     graph = ig.Graph(n=adj.shape[0], edges=edges, directed=False,
                      edge_attrs={"weight": coo.data.astype(np.float64)})
-    with _seeded_igraph(seed):
+    with seeded_igraph(seed):
         part = graph.community_leiden(objective_function="modularity", weights="weight",
                                       resolution=resolution, n_iterations=n_iterations)
     return np.asarray(part.membership, dtype=np.int64)
