@@ -106,6 +106,8 @@ class BenchmarkCallback(L.Callback):
                                  f"'{task.name}' scores {task.input_kind} predictions (use "
                                  f"czbench.benchmark(..., predictions=...) for it)")
         self.tasks = tasks
+        #: each task's prepared state for the datamodule's dataset (``Task.prepare``, in setup)
+        self._prepared: dict[str, Any] = {}
         self.columns = sorted({c for t in self.tasks for c in t.required_columns})
         self.collector = EmbeddingCollector(self.columns)
 
@@ -244,7 +246,7 @@ class BenchmarkCallback(L.Callback):
         context = self.context if self.context.device is not None else \
             replace(self.context, device=str(pl_module.device))
         records = score_input(embedding, obs, self.tasks, context,
-                              prepared=getattr(self, "_prepared", None))
+                              prepared=self._prepared)
         datamodule = getattr(trainer, "datamodule", None)
         meta = getattr(getattr(datamodule, "adata", None), "uns", {}).get("czbench", {})
         checkpoint = getattr(trainer, "ckpt_path", None)
