@@ -104,8 +104,9 @@ def site():
 
 
 @pytest.fixture
-def page(browser):
-    """A fresh page; at teardown, no console error and no request beyond 127.0.0.1/file://."""
+def page(browser, site):
+    """A fresh page; at teardown, no console error and no request beyond 127.0.0.1/file://.
+    (It holds the ``site``, which so outlives it: a polling page never sees it go away.)"""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.errors, page.requests = [], []
