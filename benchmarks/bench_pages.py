@@ -36,6 +36,11 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
+class Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
 def run_document() -> dict:
     adata = ds.load("pbmc_3chemistries_symphony")
     x = adata.layers["lognorm_original"]
@@ -68,8 +73,7 @@ def main() -> None:
         t0 = time.perf_counter()
         render_leaderboard(board, poll_seconds=0, figures=False)
         table_s = time.perf_counter() - t0
-        server = ThreadingHTTPServer(("127.0.0.1", 0),
-                                     partial(SimpleHTTPRequestHandler, directory=tmp))
+        server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=tmp))
         threading.Thread(target=server.serve_forever, daemon=True).start()
         base = f"http://127.0.0.1:{server.server_address[1]}"
         pages = {"report": "report/report.html", "board-1000": "board.html"}
@@ -83,10 +87,12 @@ def main() -> None:
                 for _ in range(5):
                     page = browser.new_page(viewport={"width": 1280, "height": 900})
                     page.goto(f"{base}/{rel}", wait_until="load")
-                    timing = page.evaluate("""() => {
-                        const p = performance.getEntriesByName('first-contentful-paint')[0];
+                    timing = page.evaluate("""() => new Promise(done => {
                         const n = performance.getEntriesByType('navigation')[0];
-                        return [p ? p.startTime : null, n.loadEventEnd]; }""")
+                        new PerformanceObserver((list, obs) => {
+                          const p = list.getEntriesByName('first-contentful-paint')[0];
+                          if (p) { obs.disconnect(); done([p.startTime, n.loadEventEnd]); }
+                        }).observe({type: 'paint', buffered: true}); })""")
                     paints.append(timing[0])
                     loads.append(timing[1])
                     page.close()
