@@ -10,8 +10,7 @@ import re
 import pytest
 
 from czbench.errors import InputError
-from czbench.pages import asset, check_board, render_leaderboard, render_team
-from czbench.pages import leaderboard
+from czbench.pages import asset, check_board, leaderboard, render_leaderboard, render_team
 from czbench.pages._render import number, safe_href
 
 HOSTILE = '<script>alert("x")</script>'
