@@ -73,7 +73,7 @@ def _table(board: dict, base_url: str) -> dict:
     for source, key, label, higher in cols:
         task = key.split("/")[0] if source == "scores" and "/" in key else ""
         first = "descending" if higher else "ascending"
-        columns.append({"label": label, "num": True, "sort_first": first,
+        columns.append({"label": label, "num": True, "sort_first": first, "key": key,
                         "sub": ("↑" if higher else "↓") + (f" {task}" if task else "")})
     rows = []
     for row in board["rows"]:
@@ -83,8 +83,7 @@ def _table(board: dict, base_url: str) -> dict:
                  {"text": row["submitted_at"] or "—", "value": row["submitted_at"] or ""}]
         for source, key, _, _ in cols:
             text, value = number((row.get(source) or {}).get(key), digits)
-            cells.append({"text": text, "value": value, "num": True,
-                          "attrs": {"key": key}})
+            cells.append({"text": text, "value": value, "num": True})
         rows.append({"cells": cells, "class": row["kind"],
                      "attrs": {"id": row["id"], "kind": row["kind"], "team": row["team"] or ""}})
     name = board["challenge"]["name"]

@@ -54,10 +54,17 @@ def board(scored):
     return board_from_document(result.document, SUBMISSIONS, _references(result.document))
 
 
+def _keys(page) -> list[str | None]:
+    """The score key of each column of the board (None for name, team, submitted)."""
+    return page.eval_on_selector_all("#board-table thead th",
+                                     "h => h.map(x => x.getAttribute('data-key'))")
+
+
 def _column(page, key: str) -> list[float | None]:
     raw = page.eval_on_selector_all(
-        f'#board-body tr:not([hidden]) td[data-key="{key}"]',
-        "cells => cells.map(c => c.getAttribute('data-value'))")
+        "#board-body tr:not([hidden])",
+        "(rows, i) => rows.map(r => r.cells[i].getAttribute('data-value'))",
+        _keys(page).index(key))
     return [None if v == "" else float(v) for v in raw]
 
 
@@ -98,15 +105,23 @@ def test_leaderboard_shows_the_numbers_of_the_board(page, site, board, scored):
     site.put("/b", render_leaderboard(board, poll_seconds=0))
     page.goto(site.url + "/b")
     means = plain_means(result.document)
+    aggregates = {a["embedding"]: a for a in result.document["aggregates"]}
     by_name = {s["name"]: s["embedding"] for s in SUBMISSIONS}
+    checked = 0
+    keys = _keys(page)
     for row in page.locator("#board-body tr").all():
-        name = row.locator("th").inner_text()
-        for cell in row.locator("td[data-key]").all():
-            value = means[by_name.get(name, name)].get(cell.get_attribute("data-key"))
-            if value is None:  # an aggregate
+        embedding = by_name.get(name := row.locator("th").inner_text(), name)
+        for key, cell in zip(keys, row.locator("th, td").all(), strict=True):
+            if key is None:
+                continue
+            value = means[embedding][key] if "/" in key else aggregates[embedding][key]
+            if value is None:
+                assert (cell.get_attribute("data-value"), cell.inner_text()) == ("", "—")
                 continue
             assert float(cell.get_attribute("data-value")) == value
             assert cell.inner_text() == f"{value:.4f}"
+            checked += 1
+    assert checked >= len(board["rows"]) * len(board["metrics"])
     images = page.eval_on_selector_all("figure img", "i => i.map(x => [x.naturalWidth, x.alt])")
     assert len(images) == 3 and all(w > 300 and alt for w, alt in images)
 
