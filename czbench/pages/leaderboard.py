@@ -150,9 +150,9 @@ def render_leaderboard(board: dict, *, base_url: str = "", poll_seconds: int = 3
     """
     check_board(board)
     challenge = board["challenge"]
-    hold_out = (f"{', '.join(challenge['hold_out']) or 'nothing'} held out; "
-                f"{challenge['public_fraction']:.0%} of the held-out cells score the public "
-                f"board (seed {challenge['seed']})")
+    hold_out = (f"{', '.join(challenge['hold_out']) or 'nothing'}; the public board scores "
+                f"{challenge['public_fraction']:.0%} of the held-out data, the rest is kept for "
+                f"the final board (split seed {challenge['seed']})")
     teams = sorted({r["team"] for r in board["rows"] if r["team"]})
     return render("leaderboard.html", title=f"{challenge['name']}", challenge=challenge,
                   hold_out=hold_out, teams=teams, table=_table(board, base_url),
