@@ -12,6 +12,7 @@ load event of each page served from 127.0.0.1 (median of 5 loads).
 
 from __future__ import annotations
 
+import gzip
 import statistics
 import sys
 import tempfile
@@ -82,7 +83,8 @@ def main() -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
             for name, rel in pages.items():
-                size = (folder / rel).stat().st_size
+                data = (folder / rel).read_bytes()
+                size, packed = len(data), len(gzip.compress(data))
                 paints, loads = [], []
                 for _ in range(5):
                     page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -96,7 +98,7 @@ def main() -> None:
                     paints.append(timing[0])
                     loads.append(timing[1])
                     page.close()
-                print(f"{name}: {size:,} bytes; first contentful paint "
+                print(f"{name}: {size:,} bytes ({packed:,} gzipped); first contentful paint "
                       f"{statistics.median(paints):.0f} ms, load {statistics.median(loads):.0f} "
                       f"ms (median of 5)")
             browser.close()

@@ -180,6 +180,11 @@ def _summary_figure(summary: pd.DataFrame, aggregates: pd.DataFrame) -> bytes:
                          title="bio conservation | batch correction | aggregates", dpi=110)
 
 
+def _fixed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Numbers as text with four decimals ("" for a missing one)."""
+    return frame.apply(lambda col: col.map(lambda v: "" if pd.isna(v) else f"{v:.4f}"))
+
+
 def _html_task_table(summary: pd.DataFrame, task: str, text: pd.DataFrame) -> dict:
     """The task's table for the page: each cell carries its seed mean and where it is from."""
     rows = summary[summary["task"] == task]
@@ -233,7 +238,7 @@ def write_report(paths: Sequence[str | Path], output: str | Path, *,
                                              "seeds")})
     md += ["\n## Aggregates\n\n![summary](summary.png)\n\n", markdown_table(agg_table), "\n"]
     blocks.append({"heading": "Aggregates", "table": frame_table(
-        agg_table.map(lambda v: "" if pd.isna(v) else f"{v:.4f}"), "Aggregates of each "
+        _fixed(agg_table), "Aggregates of each "
         "embedding", values=agg_values, cell_attrs=lambda key, column: {
             "label": key[0], "aggregate": column})})
     scib = benchmarker_table(summary, min_max=min_max)
@@ -246,7 +251,7 @@ def write_report(paths: Sequence[str | Path], output: str | Path, *,
         blocks.append({"heading": "scib-metrics Benchmarker table",
                        "text": f"Seed means; {how.replace('`', '')}. Total = 0.6 x bio "
                                "conservation + 0.4 x batch correction.",
-                       "table": frame_table(scib.map(lambda v: f"{v:.4f}"),
+                       "table": frame_table(_fixed(scib),
                                             "scib-metrics Benchmarker table", values=scib)})
     html = render_report(title="czbench report", intro=intro, blocks=blocks)
     if not html_only:

@@ -11,7 +11,7 @@ import pytest
 from pages_helpers import board_from_document, plain_means, screenshots
 
 from czbench.pages import render_leaderboard, render_team
-from czbench.report import write_report
+from czbench.cli import main
 from czbench.utils.params import format_params
 
 SUBMISSIONS = [
@@ -190,7 +190,8 @@ def test_team_page_shows_a_failed_submissions_reason(page, site, scored):
 def test_report_from_a_file_shows_the_results_json(page, scored, tmp_path):
     result, _ = scored
     path = result.write_json(tmp_path / "run.json")
-    write_report([path], tmp_path / "report", html_only=True)
+    assert main(["report", str(path), "--output", str(tmp_path / "report"), "--html"]) == 0
+    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == ["report.html"]
     doc = json.loads(path.read_text())  # the file, not the object that wrote it
     page.goto((tmp_path / "report" / "report.html").as_uri())
     expected = {(r["embedding"], r["task"], r["metric"], format_params(r["params"])): r["mean"]
