@@ -10,8 +10,8 @@ import re
 import pytest
 from pages_helpers import board_from_document, plain_means, screenshots
 
-from czbench.pages import render_leaderboard, render_team
 from czbench.cli import main
+from czbench.pages import render_leaderboard, render_team
 from czbench.utils.params import format_params
 
 SUBMISSIONS = [
