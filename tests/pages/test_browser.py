@@ -151,6 +151,9 @@ def test_new_row_appears_without_a_reload(page, site, board, scored):
     site.put("/challenges/pbmc-1", render_leaderboard(board, poll_seconds=1))
     page.goto(site.url + "/challenges/pbmc-1")
     page.evaluate("window.notReloaded = true")
+    page.evaluate("document.querySelector('#board-body tr').dataset.mark = 'kept'")
+    page.wait_for_timeout(2500)  # two polls of an unchanged board leave the rows alone
+    assert page.locator("#board-body tr[data-mark=kept]").count() == 1
     later = board_from_document(result.document, [*SUBMISSIONS, {
         "embedding": "gamma-pca5", "team": "gamma", "name": "gamma-pca5",
         "submitted_at": "2026-12-04T08:00:00Z"}], _references(result.document))

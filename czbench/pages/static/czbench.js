@@ -68,8 +68,13 @@
     if (select) { select.addEventListener("change", applyFilter); }
   }
 
+  var served = {};
+
   function poll(seconds) {
     if (!(seconds > 0) || !/^https?:$/.test(window.location.protocol)) { return; }
+    document.querySelectorAll("[data-live][id]").forEach(function (node) {
+      served[node.id] = node.innerHTML;
+    });
     window.setInterval(function () {
       fetch(window.location.href, { cache: "no-store", credentials: "same-origin" })
         .then(function (response) { return response.ok ? response.text() : null; })
@@ -78,10 +83,18 @@
           var fresh = new DOMParser().parseFromString(text, "text/html");
           var select = document.getElementById("team-filter");
           var team = select ? select.value : "";
+          var changed = false;
           fresh.querySelectorAll("[data-live][id]").forEach(function (node) {
             var old = document.getElementById(node.id);
-            if (old && old.innerHTML !== node.innerHTML) { old.innerHTML = node.innerHTML; }
+            /* compared with what the server sent last, not with the sorted, filtered DOM:
+               an unchanged part is left alone (and keeps the keyboard focus) */
+            if (old && served[node.id] !== node.innerHTML) {
+              old.innerHTML = node.innerHTML;
+              served[node.id] = node.innerHTML;
+              changed = changed || old.tagName === "TBODY" || old.tagName === "SELECT";
+            }
           });
+          if (!changed) { return; }
           select = document.getElementById("team-filter");
           if (select && team) { select.value = team; }
           var table = document.querySelector("table[data-sortable]");
@@ -95,8 +108,8 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    poll(Number(document.body.getAttribute("data-poll") || "0"));  /* records the parts first */
     bind();
     applyFilter();
-    poll(Number(document.body.getAttribute("data-poll") || "0"));
   });
 })();
