@@ -4,6 +4,8 @@ Writes into an output folder: ``report.md`` and ``report.html`` (a table per tas
 seeds and the control-normalised score, plus the aggregates), one bar chart per task
 (``<task>.png``, error bars = sd over seeds) and ``summary.png``, an scIB-style table of the bio,
 batch and aggregate scores. Control embeddings appear in the tables, not in the plots.
+``report.html`` is one self-contained page (:mod:`czbench.pages`: figures inline, no server);
+``html_only`` writes just that page.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import numpy as np
 import pandas as pd
 
 from czbench.errors import InputError
+from czbench.pages import plots
+from czbench.pages.report import frame_table, render_report
 from czbench.run.document import read_json
 from czbench.run.summary import BATCH, BIO, SCIB_BATCH, SCIB_BIO
-from czbench.utils.io import atomic_write_text
+from czbench.utils.io import atomic_write_bytes, atomic_write_text
 from czbench.utils.params import format_params
 
 AGGREGATES = ("avg_bio", "scib_overall", "mean_normalized")
@@ -130,7 +134,7 @@ def benchmarker_table(summary: pd.DataFrame, *, min_max: bool = False) -> pd.Dat
     return table.sort_values("Total", ascending=False).round(4)
 
 
-def _bars(summary: pd.DataFrame, task: str, path: Path) -> Path:
+def _bars(summary: pd.DataFrame, task: str) -> bytes:
     import matplotlib.pyplot as plt
 
     rows = summary[(summary["task"] == task) & ~summary["control"]]
@@ -150,15 +154,12 @@ def _bars(summary: pd.DataFrame, task: str, path: Path) -> Path:
     ax.set_ylabel("score (mean ± sd over seeds)")
     ax.set_title(task)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    png = plots.png_bytes(fig, dpi=110)
     plt.close(fig)
-    return path
+    return png
 
 
-def _summary_figure(summary: pd.DataFrame, aggregates: pd.DataFrame, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
+def _summary_figure(summary: pd.DataFrame, aggregates: pd.DataFrame) -> bytes:
     plain = summary[summary["params"] == ""]
     columns = [(t, m) for t, m in (*BIO, *BATCH) if ((plain["task"] == t) &
                                                      (plain["metric"] == m)).any()]
@@ -174,57 +175,72 @@ def _summary_figure(summary: pd.DataFrame, aggregates: pd.DataFrame, path: Path)
         for j, key in enumerate(AGGREGATES):
             values[i, len(columns) + j] = np.nan if agg[key] is None else agg[key]
     names = [m for _, m in columns] + ["AvgBIO", "scIB overall", "mean normalised"]
-    fig, ax = plt.subplots(figsize=(1.25 * len(names) + 2.5, 0.5 * len(labels) + 1.8))
-    ax.imshow(np.ma.masked_invalid(values), cmap="YlGnBu", vmin=0, vmax=1, aspect="auto")
-    for i in range(len(labels)):
-        for j in range(len(names)):
-            if np.isfinite(values[i, j]):
-                ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=8,
-                        color="white" if values[i, j] > 0.6 else "black")
-    ax.set_xticks(range(len(names)))
-    ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
-    ax.set_yticks(range(len(labels)))
-    ax.set_yticklabels(labels, fontsize=8)
-    ax.axvline(len([c for c in columns if c in BIO]) - 0.5, color="white", lw=3)
-    ax.axvline(len(columns) - 0.5, color="white", lw=3)
-    ax.set_title("bio conservation | batch correction | aggregates", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return plots.heatmap(values, labels, names,
+                         splits=[len([c for c in columns if c in BIO]), len(columns)],
+                         title="bio conservation | batch correction | aggregates", dpi=110)
+
+
+def _fixed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Numbers as text with four decimals ("" for a missing one)."""
+    return frame.apply(lambda col: col.map(lambda v: "" if pd.isna(v) else f"{v:.4f}"))
+
+
+def _html_task_table(summary: pd.DataFrame, task: str, text: pd.DataFrame) -> dict:
+    """The task's table for the page: each cell carries its seed mean and where it is from."""
+    rows = summary[summary["task"] == task]
+    means = rows.pivot_table(index=["metric", "params"], columns="label", values="mean",
+                             aggfunc="first", sort=False).reindex_like(text)
+    return frame_table(text, f"{task}: mean ± sd over seeds (control-normalised score)",
+                       values=means, cell_attrs=lambda key, label: {
+                           "label": label, "task": task, "metric": key[0], "params": key[1]})
 
 
 def write_report(paths: Sequence[str | Path], output: str | Path, *,
-                 overwrite: bool = False, min_max: bool = False) -> list[Path]:
+                 overwrite: bool = False, min_max: bool = False,
+                 html_only: bool = False) -> list[Path]:
     """Write the report for ``paths`` into the folder ``output``; returns the files written.
     ``min_max``: scale the Benchmarker table's metrics across the embeddings (recorded in the
-    report)."""
+    report). ``html_only``: write only ``report.html`` (self-contained, figures inline)."""
     import matplotlib
 
     matplotlib.use("Agg")
     output = Path(output)
     summary, aggregates = load_runs(paths)
     tables = task_tables(summary)
-    targets = [output / "report.md", output / "report.html", output / "summary.png",
-               *(output / f"{task}.png" for task in tables)]
+    pngs = [output / "summary.png", *(output / f"{task}.png" for task in tables)]
+    targets = [output / "report.html"] if html_only else [output / "report.md",
+                                                          output / "report.html", *pngs]
     existing = [t for t in targets if t.exists()]
     if existing and not overwrite:
         raise InputError(f"output: {existing[0]} already exists; pass --overwrite to replace "
                          f"the report")
     output.mkdir(parents=True, exist_ok=True)
-    agg_table = aggregates.set_index("label")[list(AGGREGATES)].astype(float).round(4)
+    agg_values = aggregates.set_index("label")[list(AGGREGATES)].astype(float)
+    agg_table = agg_values.round(4)
     sources = ", ".join(f"`{Path(p).name}`" for p in paths)
     datasets = dataset_table(paths)
+    figures = {"summary": _summary_figure(summary, aggregates),
+               **{task: _bars(summary, task) for task in tables}}
+    intro = (f"Results: {', '.join(Path(p).name for p in paths)}. Cells: mean ± sd over seeds "
+             "(control-normalised score).")
     md = [f"# czbench report\n\nResults: {sources}. Cells: mean ± sd over seeds "
           "(control-normalised score).\n\n", markdown_table(datasets)]
-    html = [f"<html><head><meta charset='utf-8'><title>czbench report</title></head><body>"
-            f"<h1>czbench report</h1><p>Results: {sources}</p>", datasets.to_html(),
-            "<img src='summary.png'>"]
+    blocks = [{"table": frame_table(datasets, "Datasets of the results files")},
+              {"heading": "Summary", "figure": plots.embed(
+                  figures["summary"], alt="scIB-style table of the bio conservation, batch "
+                  "correction and aggregate scores of each embedding (seed means)",
+                  caption="Seed means on [0, 1]; the same numbers are in the tables below.")}]
     for task, table in tables.items():
         md += [f"\n## {task}\n\n![{task}]({task}.png)\n\n", markdown_table(table), "\n"]
-        html += [f"<h2>{task}</h2><img src='{task}.png'>", table.to_html()]
+        blocks.append({"heading": task, "table": _html_task_table(summary, task, table),
+                       "figure": plots.embed(figures[task], alt=f"Bar chart of the {task} "
+                                             "metrics of each embedding, error bars sd over "
+                                             "seeds")})
     md += ["\n## Aggregates\n\n![summary](summary.png)\n\n", markdown_table(agg_table), "\n"]
-    html += ["<h2>Aggregates</h2>", agg_table.to_html()]
+    blocks.append({"heading": "Aggregates", "table": frame_table(
+        _fixed(agg_table), "Aggregates of each "
+        "embedding", values=agg_values, cell_attrs=lambda key, column: {
+            "label": key[0], "aggregate": column})})
     scib = benchmarker_table(summary, min_max=min_max)
     if scib is not None:
         how = ("min-max scaled across the embeddings shown (scib-metrics' "
@@ -232,11 +248,16 @@ def write_report(paths: Sequence[str | Path], output: str | Path, *,
         text = (f"\n## scib-metrics Benchmarker table\n\nSeed means; {how}. Total = 0.6 x bio "
                 f"conservation + 0.4 x batch correction.\n\n")
         md += [text, markdown_table(scib), "\n"]
-        html += ["<h2>scib-metrics Benchmarker table</h2>", f"<p>{how}</p>", scib.to_html()]
-    html.append("</body></html>")
-    atomic_write_text(targets[0], "".join(md))
-    atomic_write_text(targets[1], "".join(html))
-    _summary_figure(summary, aggregates, targets[2])
-    for task in tables:
-        _bars(summary, task, output / f"{task}.png")
+        blocks.append({"heading": "scib-metrics Benchmarker table",
+                       "text": f"Seed means; {how.replace('`', '')}. Total = 0.6 x bio "
+                               "conservation + 0.4 x batch correction.",
+                       "table": frame_table(_fixed(scib),
+                                            "scib-metrics Benchmarker table", values=scib)})
+    html = render_report(title="czbench report", intro=intro, blocks=blocks)
+    if not html_only:
+        atomic_write_text(output / "report.md", "".join(md))
+    atomic_write_text(output / "report.html", html)
+    if not html_only:
+        for path in pngs:
+            atomic_write_bytes(path, figures[path.stem])
     return targets

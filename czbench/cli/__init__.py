@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--output", type=Path, default=Path("report"),
                         help="folder for report.md, report.html and PNG plots (default: report)")
     report.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    report.add_argument("--html", action="store_true",
+                        help="write only report.html: one self-contained page (figures inline) "
+                        "that opens from a file without a server")
     report.add_argument("--min-max", action="store_true",
                         help="min-max scale the scib-metrics Benchmarker table across the "
                         "embeddings (scib-metrics' min_max_scale); recorded in the report")

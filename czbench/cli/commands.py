@@ -24,7 +24,7 @@ def report(args: argparse.Namespace, console: Console) -> None:
     from czbench.report import write_report
 
     written = write_report(args.results, args.output, overwrite=args.overwrite,
-                           min_max=args.min_max)
+                           min_max=args.min_max, html_only=args.html)
     console.print(f"report written to {args.output}: " + ", ".join(p.name for p in written))
 
 
