@@ -33,7 +33,12 @@ ONEHOT_JITTER = 0.01
 
 def unintegrated_pca(adata: ad.AnnData, seed: int) -> np.ndarray:
     """The PCA baseline, or the shipped ``X_pca`` when a transcriptomics dataset has no
-    counts (on morphology: the PCA of the features)."""
+    counts (on morphology: the PCA of the features; on sequences, which have no features, the
+    4-mer spectrum: ``control:shuffled`` is then the k-mer baseline with its rows permuted)."""
+    if modality_of(adata).name == "sequence":
+        from czbench.baselines.sequence import kmer_baseline
+
+        return kmer_baseline(adata, seed)
     if modality_of(adata).counts:
         try:
             counts_matrix(adata)
