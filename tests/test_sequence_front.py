@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -131,7 +132,8 @@ def test_mlflow_sequence_package(splice, tmp_path):
             if "sequence" in model_input:
                 return composition(model_input["sequence"].tolist())
             path = model_input["input_uri"].iloc[0]
-            seqs = [line.strip() for line in open(path) if not line.startswith(">")]
+            lines = Path(path).read_text().splitlines()
+            seqs = [line.strip() for line in lines if not line.startswith(">")]
             return composition(seqs)
 
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")

@@ -116,5 +116,5 @@ def refuse_counts(adata: Any, what: str) -> None:
 
 
 __all__ = ["BUILTIN_MODALITIES", "DEFAULT_MODALITY", "MORPHOLOGY", "SEQUENCE",
-           "TRANSCRIPTOMICS", "Modality", "get_modality", "list_modalities", "modality_of", "refuse_counts",
-           "register_modality", "row_unit_of", "unregister_modality"]
+           "TRANSCRIPTOMICS", "Modality", "get_modality", "list_modalities", "modality_of",
+           "refuse_counts", "register_modality", "row_unit_of", "unregister_modality"]
