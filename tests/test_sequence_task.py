@@ -132,3 +132,20 @@ def test_benchmark_run_defaults_and_determinism(splice):
     again = czbench.benchmark(sub, **kwargs).to_frame()
     assert frame["value"].tolist() == again["value"].tolist()
     assert json.loads(json.dumps(result.document))["dataset"]["row_unit"] == "sequence"
+
+
+def test_controls_bracket_the_baselines(splice):
+    """--controls on a sequence dataset: the label one-hot on top, the k-mer rows shuffled
+    (a shuffled-label probe) at chance, below every composition baseline but GC."""
+    sub = ds.from_anndata(splice[::6].copy(), modality="sequence")
+    result = czbench.benchmark(sub, ["baseline:kmer", "baseline:gc", "baseline:onehot"],
+                               ["sequence_classification"], seed=0, controls=True,
+                               task_options={"sequence_classification":
+                                             {"classifiers": ("lr",)}})
+    mcc = {r["embedding"]: r["value"] for r in result.document["results"]
+           if r["metric"] == "mcc" and r["params"] == {"classifier": "lr",
+                                                        "folds": "stratified"}}
+    assert mcc["control:onehot"] == max(mcc.values())
+    assert abs(mcc["control:shuffled"]) < 0.1 and abs(mcc["control:random"]) < 0.1
+    assert mcc["control:shuffled"] < mcc["baseline:kmer"] - 0.2
+    assert mcc["control:pca"] == mcc["baseline:kmer"]  # the unintegrated input: 4-mers
