@@ -159,3 +159,29 @@ def test_list_datasets_shows_the_sequence_modality(capsys):
     main(["list", "modalities"])
     assert "sequence" in capsys.readouterr().out
     assert pd.notna(ds.summary().loc[SPLICE, "modality"])
+
+
+def test_cli_runs_a_fasta_and_refuses_rna_in_one_line(tmp_path, capsys):
+    from czbench.cli import main
+
+    rng = np.random.default_rng(0)
+    motif = {"x": "GT", "y": "AG"}
+    lines = []
+    for i in range(24):
+        label = "xy"[i % 2]
+        left, right = ("".join(rng.choice(list("ACGT"), 9)) for _ in range(2))
+        lines.append(f">s{i} label={label}\n{left}{motif[label]}{right}\n")
+    fasta = tmp_path / "mine.fasta"
+    fasta.write_text("".join(lines))
+    out = tmp_path / "mine.json"
+    main(["run", "--dataset", str(fasta), "--embedding", "baseline:onehot,baseline:gc",
+          "--option", 'sequence_classification.classifiers=["lr"]', "--output", str(out),
+          "--quiet"])
+    text = capsys.readouterr().out
+    assert "24 sequences" in text and out.is_file()
+    table = tmp_path / "rna.csv"
+    table.write_text("id,seq,class\na,ACGU,x\nb,ACGT,y\n")
+    assert main(["run", "--dataset", str(table), "--sequence-key", "seq", "--label-key",
+                 "class", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "contains U (RNA)" in err[0]
