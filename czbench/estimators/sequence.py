@@ -13,12 +13,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from czbench.context import DEFAULT_SEED
 from czbench.datasets.dna import check_sequences
 from czbench.errors import InputError
-from czbench.estimators.base import _check_labels, _check_X, make_task, results_frame, run_context
+from czbench.estimators.base import (
+    _check_labels,
+    _check_X,
+    _one_line,
+    make_task,
+    results_frame,
+    run_context,
+)
 from czbench.models.sequence import SequenceModel, revcomp_consistency_of
 from czbench.tasks import MetricResult, classification
 from czbench.tasks.sequence_classification import PROBES, make_probe
@@ -67,6 +75,10 @@ class SequenceClassificationBenchmark(ClassifierMixin, BaseEstimator):
         self."""
         values = self._embed(X, reset=True)
         y = _check_labels(y, int(values.shape[0]), "y", type(self).__name__)
+        try:
+            check_classification_targets(y)
+        except ValueError as err:
+            raise InputError(f"y: {_one_line(err)}") from err
         context = run_context(self.random_state)
         obs = pd.DataFrame({"y": y})
         if groups is not None:
