@@ -121,7 +121,7 @@ def test_conformance_kit_passes(splice):
 
 
 def test_benchmark_run_defaults_and_determinism(splice):
-    sub = ds.from_anndata(splice[::10].copy(), modality="sequence")
+    sub = ds.from_anndata(splice[::25].copy(), modality="sequence")
     kwargs = {"tasks": ["sequence_classification"], "seed": 0,
               "task_options": {"sequence_classification": {"classifiers": ("lr",),
                                                            "kmer_k": 3}}}
@@ -137,7 +137,7 @@ def test_benchmark_run_defaults_and_determinism(splice):
 def test_controls_bracket_the_baselines(splice):
     """--controls on a sequence dataset: the label one-hot on top, the k-mer rows shuffled
     (a shuffled-label probe) at chance, below every composition baseline but GC."""
-    sub = ds.from_anndata(splice[::6].copy(), modality="sequence")
+    sub = ds.from_anndata(splice[::10].copy(), modality="sequence")
     result = czbench.benchmark(sub, ["baseline:kmer", "baseline:gc", "baseline:onehot"],
                                ["sequence_classification"], seed=0, controls=True,
                                task_options={"sequence_classification":
