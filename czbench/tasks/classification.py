@@ -116,9 +116,11 @@ def cross_validate(x: Any, y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.n
                    labels: np.ndarray, classifiers: Sequence[str], seed: int,
                    n_jobs: int | None = None,
                    make: ClassifierFactory = make_classifier,
-                   scores: ScoreFunction = classification_scores) -> pd.DataFrame:
+                   scores: ScoreFunction | None = None) -> pd.DataFrame:
     """One row per (classifier, fold): the scores of each fold's test rows (``scores``: the
-    five of :func:`classification_scores`, or e.g. :func:`czbench.metrics.probe_scores`)."""
+    five of :func:`classification_scores` by default, or e.g.
+    :func:`czbench.metrics.probe_scores`)."""
+    scores = scores or classification_scores  # looked up at call time
     rows = []
     for name in classifiers:
         for fold, (train, test) in enumerate(folds):
