@@ -185,3 +185,11 @@ def test_cli_runs_a_fasta_and_refuses_rna_in_one_line(tmp_path, capsys):
                  "class", "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "contains U (RNA)" in err[0]
+
+
+def test_two_different_callables_never_share_an_identity():
+    a = SequenceModel(lambda s: kmer_spectrum(s, 2))
+    b = SequenceModel(lambda s: kmer_spectrum(s, 3))
+    assert a.identity()["sha256"] != b.identity()["sha256"]
+    assert SequenceModel(composition).identity() == SequenceModel(composition).identity()
+    assert SequenceModel(composition).params()["model_name"] == "composition"

@@ -36,19 +36,25 @@ SEQUENCE_INPUTS = ("sequence", "fasta")
 class SequenceModel(Model):
     """A callable ``fn(sequences: list[str]) -> (n, dims) array`` as a czbench model.
 
-    ``name`` identifies it in results files and the cache, with ``version``; ``batch_size``
-    sequences are passed per call (None: all at once). Not seeded unless ``seeded=True``.
+    ``model_name`` (default: the callable's qualified name) and ``version`` identify it in
+    results files and the cache; without a ``version`` the identity also holds a fingerprint of
+    the callable (its bytecode and constants, or a torch module's weights), so two different
+    functions never share cache entries. ``batch_size`` sequences are passed per call (None:
+    all at once). Not seeded.
     """
 
     name: ClassVar[str] = "sequence"
     description: ClassVar[str] = "a callable list[str] -> (n, dims) embedding of DNA sequences"
     seeded: ClassVar[bool] = False
 
-    def __init__(self, fn: Callable[[list[str]], Any], *, model_name: str = "sequence_fn",
+    def __init__(self, fn: Callable[[list[str]], Any], *, model_name: str | None = None,
                  version: str = "", batch_size: int | None = None) -> None:
         if not callable(fn):
             raise InputError(f"model sequence: expected a callable list[str] -> array, got "
                              f"{type(fn).__name__}")
+        if model_name is None:
+            model_name = getattr(fn, "__qualname__", type(fn).__qualname__).replace(
+                "<", "").replace(">", "").replace(":", "_")
         if not isinstance(model_name, str) or not model_name or ":" in model_name:
             raise InputError(f"model_name: expected a name without ':', got {model_name!r}")
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
@@ -63,7 +69,8 @@ class SequenceModel(Model):
                 "batch_size": self.batch_size}
 
     def weights_sha256(self) -> str:
-        return sha256_parts(self.model_name, self.version)
+        return sha256_parts(self.model_name, self.version,
+                            "" if self.version else _fingerprint(self.fn))
 
     def embed_sequences(self, sequences: list[str]) -> np.ndarray:
         """The checked embedding of ``sequences`` (in batches of ``batch_size``)."""
@@ -114,6 +121,20 @@ class MLflowSequenceModel(MLflowModel):
 
     def _embed(self, adata: Any, seed: int) -> np.ndarray:
         return self.embed_sequences(sequences_of(adata), [str(n) for n in adata.obs_names])
+
+
+def _fingerprint(fn: Any) -> str:
+    """What distinguishes one callable from another of the same name: a torch module's
+    weights, else the bytecode and constants of the function (or of ``__call__``)."""
+    if hasattr(fn, "state_dict"):
+        from czbench.utils.hashing import sha256_array
+
+        return sha256_parts([f"{k}:{sha256_array(v.detach().cpu().numpy())}"
+                             for k, v in fn.state_dict().items()])
+    code = getattr(fn, "__code__", None) or getattr(type(fn).__call__, "__code__", None)
+    if code is None:
+        return ""
+    return sha256_parts(code.co_code.hex(), repr(code.co_consts), repr(code.co_names))
 
 
 def _to_array(values: Any) -> Any:
