@@ -31,6 +31,7 @@ from czbench.estimators import (
     EmbeddingBenchmark,
     InputTypeError,
     LabelPredictionBenchmark,
+    SequenceClassificationBenchmark,
     TaskBenchmark,
 )
 from czbench.tasks import get_task
@@ -100,7 +101,8 @@ def expected_failed_checks(estimator):
     [ClusteringBenchmark(), EmbeddingBenchmark(), BatchIntegrationBenchmark(),
      BatchIntegrationRowBatch(), TaskBenchmark("embedding"),
      # small settings keep the ~60 fits of the checks fast; the code path is the default one
-     LabelPredictionBenchmark(classifiers=("lr",), n_folds=2, min_class_size=2)],
+     LabelPredictionBenchmark(classifiers=("lr",), n_folds=2, min_class_size=2),
+     SequenceClassificationBenchmark(classifiers=("lr",), n_folds=2, min_class_size=2)],
     expected_failed_checks=expected_failed_checks, xfail_strict=True)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
@@ -404,7 +406,7 @@ def test_package_exports():
         "BatchIntegrationBenchmark", "ClusteringBenchmark", "CrossSpeciesIntegrationBenchmark",
         "CrossSpeciesLabelPredictionBenchmark", "EmbeddingBenchmark", "InputTypeError",
         "LabelPredictionBenchmark", "PerturbationExpressionPredictionBenchmark",
-        "ReplicateRetrievalBenchmark",
+        "ReplicateRetrievalBenchmark", "SequenceClassificationBenchmark",
         "SequentialOrganizationBenchmark", "TaskBenchmark", "results_frame"])
     for name in czbench.estimators.__all__:
         assert getattr(czbench.estimators, name).__module__.startswith("czbench.estimators.")

@@ -44,7 +44,12 @@ def shared_pca(adata: ad.AnnData, seed: int, cache: RunCache | None = None) -> n
 def unintegrated_pca(adata: ad.AnnData, seed: int,
                      cache: RunCache | None = None) -> np.ndarray:
     """The PCA baseline, or the shipped ``X_pca`` when a transcriptomics dataset has no
-    counts (on morphology: the PCA of the features)."""
+    counts (on morphology: the PCA of the features; on sequences, which have no features, the
+    4-mer spectrum: ``control:shuffled`` is then the k-mer baseline with its rows permuted)."""
+    if modality_of(adata).name == "sequence":
+        from czbench.baselines.sequence import kmer_baseline
+
+        return kmer_baseline(adata, seed)
     if modality_of(adata).counts:
         try:
             counts_matrix(adata)

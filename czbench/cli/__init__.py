@@ -70,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--task", action="append", type=_csv, default=None, metavar="T1,T2",
                      help="tasks to run; repeat or comma-separate (default: the core tasks and "
                      "the dataset's registered ones, where its columns allow)")
-    run.add_argument("--label-key", help="obs column holding cell types")
+    run.add_argument("--label-key", help="obs column holding cell types (sequence files: "
+                     "the label column, or the FASTA header's KEY=VALUE key; default label)")
+    run.add_argument("--sequence-key", help="column of the DNA sequences in a CSV / TSV / "
+                     ".h5ad of the sequence modality (default: sequence)")
     run.add_argument("--modality", choices=list_modalities(),
                      help="what the rows of your .h5ad measure (default transcriptomics; "
                      "morphology: image-based profiles); picks the default tasks and "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -18,6 +19,7 @@ from rich.table import Table
 
 from czbench.cli.preflight import check_run
 from czbench.cli.show import print_result
+from czbench.errors import InputError
 
 
 def report(args: argparse.Namespace, console: Console) -> None:
@@ -129,6 +131,28 @@ def list_assets(what: str, console: Console) -> None:
     console.print(table)
 
 
+def sequence_datasets(datasets: list[str], args: argparse.Namespace
+                      ) -> tuple[list[Any], dict[str, Any]]:
+    """Sequence files (FASTA / CSV / TSV) and ``--sequence-key`` data are read here, with
+    their sequence and label columns (:func:`czbench.datasets.load`); the rest is the run's."""
+    from czbench.cli.preflight import is_sequence_path
+
+    keys = {"label_key": args.label_key, "modality": args.modality}
+    chosen = [d for d in datasets if is_sequence_path(d) or getattr(args, "sequence_key", None)]
+    if not chosen:
+        return datasets, keys
+    if len(chosen) != len(datasets):
+        raise InputError("dataset: sequence files (or --sequence-key) cannot be mixed with "
+                         "other datasets in one run")
+    import czbench.datasets as ds
+
+    loaded = [ds.load(d, label_key=args.label_key, sequence_key=args.sequence_key,
+                      modality=args.modality or (None if is_sequence_path(d) or d in
+                                                 ds.list() else "sequence"))
+              for d in datasets]
+    return loaded, {}
+
+
 def run(args: argparse.Namespace, console: Console) -> None:
     """``czbench run``: check everything, run the grid, write one results file per dataset."""
     request = check_run(args)  # no heavy import yet: a mistyped command fails at once
@@ -145,13 +169,14 @@ def run(args: argparse.Namespace, console: Console) -> None:
         def on_step(label: str, step: int, total: int) -> None:
             progress.update(bar, description=label, completed=step - 1, total=total)
 
+        datasets, keys = sequence_datasets(request.datasets, args)
         config = RunConfig.from_kwargs(
-            request.datasets, request.embeddings, request.tasks,
+            datasets, request.embeddings, request.tasks,
             predictions=request.predictions, seeds=request.seeds, controls=args.controls,
-            label_key=args.label_key, batch_key=args.batch_key, task_options=request.options,
+            batch_key=args.batch_key, task_options=request.options,
             knn_backend=args.knn_backend, device=args.device, backed=args.backed,
             scheduler=args.scheduler, n_workers=args.workers, run_dir=args.run_dir,
-            resume=args.resume, modality=args.modality, use_cache=not args.no_cache)
+            resume=args.resume, use_cache=not args.no_cache, **keys)
         results = run_config(config, on_step=on_step)
     for result, output in zip(results, request.outputs, strict=True):
         result.write_json(output, overwrite=args.overwrite)

@@ -166,12 +166,20 @@ def check_dataset(name: str) -> None:
 
     if name in list_datasets():
         return
-    if name.endswith(".h5ad"):
+    if name.endswith(".h5ad") or is_sequence_path(name):
         if not Path(name).is_file():
             raise InputError(f"dataset: file not found: {name}")
         return
     raise InputError(f"dataset: unknown dataset '{name}'; expected a registered name "
-                     f"({', '.join(list_datasets())}) or an .h5ad path")
+                     f"({', '.join(list_datasets())}), an .h5ad path or a FASTA / CSV / TSV "
+                     f"file of DNA sequences")
+
+
+def is_sequence_path(name: str) -> bool:
+    """A FASTA / CSV / TSV file of DNA sequences (read as the ``sequence`` modality)."""
+    from czbench.datasets.sequence_files import SEQUENCE_SUFFIXES
+
+    return Path(str(name)).suffix.lower() in SEQUENCE_SUFFIXES
 
 
 def outputs_of(args: argparse.Namespace, datasets: list[str]) -> list[Path]:

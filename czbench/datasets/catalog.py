@@ -131,4 +131,24 @@ BUILTIN_DATASETS: tuple[DatasetInfo, ...] = (
             "label_prediction": {"missing_labels": "drop", "group_key": "compound"},
         },
     ),
+    DatasetInfo(
+        name="splice_junctions_primate_uci",
+        description="3,190 primate genomic DNA windows of 60 nt (UCI splice junctions): donor "
+                    "(EI), acceptor (IE) or neither (N); sequences in obs['sequence'], no "
+                    "features in X; leakage_group joins same-locus and identical sequences",
+        file="splice_junctions_primate_uci.h5ad",
+        sha256="b4cd3b651e1d575e1a935aa9d32037dbfbac0116fc9d44d741579c9810fcf599",
+        n_cells=3190, n_genes=0,
+        columns={"cell_type": "label"},
+        licence="CC BY 4.0 (UCI Machine Learning Repository)",
+        source="UCI Molecular Biology (Splice-junction Gene Sequences), dataset 69, via GitHub "
+               "scikit-learn-contrib/category_encoders examples/source_data/splice/splice.csv, "
+               "commit 82ff7421",
+        citation="Noordewier MO, Towell GG, Shavlik JW (1991) NIPS 3; UCI Machine Learning "
+                 "Repository dataset 69",
+        counts_layer="",
+        modality="sequence",
+        tasks=("sequence_classification",),
+        task_options={"sequence_classification": {"group_key": "leakage_group"}},
+    ),
 )

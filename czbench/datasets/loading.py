@@ -16,6 +16,11 @@ from czbench.datasets.registry import (
     list_datasets,
     third_party_file,
 )
+from czbench.datasets.sequence_files import (
+    attach_sequences,
+    is_sequence_file,
+    read_sequence_file,
+)
 from czbench.errors import CZBenchWarning, InputError
 from czbench.utils.hashing import sha256_array, sha256_file, sha256_parts
 
@@ -76,14 +81,17 @@ def standardize_obs(adata: ad.AnnData, mapping: dict[str, str],
 def load(name_or_path: str | Path, *, label_key: str | None = None,
          batch_key: str | None = None, species_key: str | None = None,
          time_key: str | None = None, condition_key: str | None = None,
-         verify: bool = True, backed: bool = False, modality: str | None = None) -> ad.AnnData:
+         verify: bool = True, backed: bool = False, modality: str | None = None,
+         sequence_key: str | None = None) -> ad.AnnData:
     """Load a registered dataset by name, or an .h5ad file by path, with standard obs columns.
 
     The ``*_key`` arguments name the source obs columns to use as ``cell_type``, ``batch``,
     ``species``, ``time`` and ``condition``; for a registered dataset they override its defaults.
     ``backed=True`` keeps X on disk (rows are read lazily; obs is in memory). ``modality``
     (:mod:`czbench.datasets.modalities`) says what a file's rows measure (default
-    ``transcriptomics``); a registered dataset declares its own.
+    ``transcriptomics``, or ``sequence`` for a FASTA / CSV / TSV file); a registered dataset
+    declares its own. On the ``sequence`` modality the sequences (obs column ``sequence_key``,
+    default ``sequence``) are validated and kept, upper-cased, in ``obs["sequence"]``.
     """
     overrides = {"cell_type": label_key, "batch": batch_key, "species": species_key,
                  "time": time_key, "condition": condition_key}
@@ -114,18 +122,31 @@ def load(name_or_path: str | Path, *, label_key: str | None = None,
         if path.suffix != ".h5ad" and not path.exists():
             raise InputError(f"dataset: '{name}' is neither a registered dataset "
                              f"({', '.join(list_datasets())}) nor an existing .h5ad file")
-        adata = _read_h5ad(path, backed)
+        if is_sequence_file(path):
+            if modality not in (None, "sequence"):
+                raise InputError(f"modality: {path.name} is a sequence file; got {modality!r}")
+            modality = "sequence"
+            adata = read_sequence_file(path, sequence_key)
+        else:
+            adata = _read_h5ad(path, backed)
         digest = sha256_file(str(path))
         mapping = {k: v for k, v in overrides.items() if v is not None}
         quiet = frozenset()
         if "cell_type" not in mapping and "cell_type" in adata.obs.columns:
             mapping["cell_type"] = "cell_type"
+        if "cell_type" not in mapping and modality == "sequence" and "label" in adata.obs:
+            mapping["cell_type"] = "label"  # a sequence file's labels (FASTA: label=...)
         if "batch" not in mapping and "batch" in adata.obs.columns:
             mapping["batch"] = "batch"
         kind = get_modality(modality or DEFAULT_MODALITY)
         source = {"name": path.stem, "path": str(path.resolve()), "sha256": digest,
                   "registered": False, "modality": kind.name, "row_unit": kind.row_unit}
     check_cells(adata, name)
+    if source["modality"] == "sequence":
+        source.update(attach_sequences(adata, sequence_key))
+    elif sequence_key is not None:
+        raise InputError(f"sequence_key: only for sequence data; '{name}' is "
+                         f"{source['modality']} data")
     applied = standardize_obs(adata, mapping, quiet)
     adata.uns["czbench"] = {**source, "columns": applied}
     return adata
@@ -140,23 +161,29 @@ def check_cells(adata: ad.AnnData, name: str) -> None:
 def from_anndata(adata: ad.AnnData, *, name: str = "anndata", label_key: str | None = None,
                  batch_key: str | None = None, species_key: str | None = None,
                  time_key: str | None = None, condition_key: str | None = None,
-                 modality: str | None = None) -> ad.AnnData:
+                 modality: str | None = None, sequence_key: str | None = None) -> ad.AnnData:
     """Standardise an AnnData already in memory (a copy; the input is not changed);
-    ``modality`` says what its rows measure (default ``transcriptomics``)."""
+    ``modality`` says what its rows measure (default ``transcriptomics``; ``sequence``: the
+    sequences in obs column ``sequence_key``, see :func:`load`)."""
     if not isinstance(adata, ad.AnnData):
         raise InputError(f"dataset: expected an AnnData, got {type(adata).__name__}")
     kind = get_modality(modality or DEFAULT_MODALITY)
     check_cells(adata, name)
     adata = adata.copy()
-    mapping = {"cell_type": label_key or ("cell_type" if "cell_type" in adata.obs else None),
+    default_label = "label" if kind.name == "sequence" and "cell_type" not in adata.obs and \
+        "label" in adata.obs else "cell_type"
+    mapping = {"cell_type": label_key or (default_label if default_label in adata.obs else None),
                "batch": batch_key or ("batch" if "batch" in adata.obs else None),
                "species": species_key, "time": time_key, "condition": condition_key}
+    extra = attach_sequences(adata, sequence_key) if kind.name == "sequence" else {}
     applied = standardize_obs(adata, mapping)
     digest = sha256_array(adata.X) if adata.X is not None else sha256_parts(
         list(map(str, adata.obs_names)), list(map(str, adata.var_names)))
+    if extra:  # the data are the sequences, not X (which has no columns)
+        digest = sha256_parts(digest, adata.obs["sequence"].tolist())
     adata.uns["czbench"] = {"name": name, "path": None, "sha256": digest,
                             "registered": False, "columns": applied, "modality": kind.name,
-                            "row_unit": kind.row_unit}
+                            "row_unit": kind.row_unit, **extra}
     return adata
 
 

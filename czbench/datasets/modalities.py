@@ -58,8 +58,13 @@ MORPHOLOGY = Modality(
     tasks=("replicate_retrieval", "clustering", "embedding", "label_prediction",
            "batch_integration"),
     baselines=("raw", "pca"))
+SEQUENCE = Modality(
+    "sequence", "DNA sequences (obs['sequence']), scored as frozen embeddings of a model; X may "
+    "have no columns", row_unit="sequence", feature_unit="(none: the sequence is in obs)",
+    counts=False, tasks=("sequence_classification",),
+    baselines=("kmer", "gc", "onehot", "kmer_dinucleotide_shuffled"))
 
-BUILTIN_MODALITIES = {m.name: m for m in (TRANSCRIPTOMICS, MORPHOLOGY)}
+BUILTIN_MODALITIES = {m.name: m for m in (TRANSCRIPTOMICS, MORPHOLOGY, SEQUENCE)}
 REGISTRY: Registry[Modality] = Registry("modality", BUILTIN_MODALITIES, asset_type=Modality)
 
 
@@ -104,12 +109,12 @@ def refuse_counts(adata: Any, what: str) -> None:
     if not modality.counts:
         name = (getattr(adata, "uns", None) or {}).get("czbench", {}).get("name", "the dataset")
         hint = "; use baseline:pca or baseline:raw, which work on any modality" \
-            if what.startswith("baseline:") else ""
+            if what.startswith("baseline:") and modality.name != "sequence" else ""
         raise InputError(f"{what}: needs raw transcript counts, and '{name}' is "
                          f"{modality.name} data ({row_unit_of(adata)}s x "
                          f"{modality.feature_unit}s, no counts){hint}")
 
 
-__all__ = ["BUILTIN_MODALITIES", "DEFAULT_MODALITY", "MORPHOLOGY", "TRANSCRIPTOMICS",
-           "Modality", "get_modality", "list_modalities", "modality_of", "refuse_counts",
-           "register_modality", "row_unit_of", "unregister_modality"]
+__all__ = ["BUILTIN_MODALITIES", "DEFAULT_MODALITY", "MORPHOLOGY", "SEQUENCE",
+           "TRANSCRIPTOMICS", "Modality", "get_modality", "list_modalities", "modality_of",
+           "refuse_counts", "register_modality", "row_unit_of", "unregister_modality"]

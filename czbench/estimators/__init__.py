@@ -48,6 +48,7 @@ from czbench.estimators.generic import TaskBenchmark
 from czbench.estimators.label_prediction import LabelPredictionBenchmark
 from czbench.estimators.perturbation import PerturbationExpressionPredictionBenchmark
 from czbench.estimators.retrieval import ReplicateRetrievalBenchmark
+from czbench.estimators.sequence import SequenceClassificationBenchmark
 from czbench.estimators.sequential import SequentialOrganizationBenchmark
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "LabelPredictionBenchmark",
     "PerturbationExpressionPredictionBenchmark",
     "ReplicateRetrievalBenchmark",
+    "SequenceClassificationBenchmark",
     "SequentialOrganizationBenchmark",
     "TaskBenchmark",
     "results_frame",

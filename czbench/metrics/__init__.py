@@ -5,7 +5,12 @@ Every metric exists once, here; tasks, the callback and the estimators reach it 
 """
 
 from czbench.metrics.bras import bras
-from czbench.metrics.classification import SCORES, classification_scores
+from czbench.metrics.classification import (
+    PROBE_SCORES,
+    SCORES,
+    classification_scores,
+    probe_scores,
+)
 from czbench.metrics.clustering_agreement import adjusted_rand_index, normalized_mutual_info
 from czbench.metrics.correlation import spearman
 from czbench.metrics.entropy import ENTROPY_K, entropy_per_cell, entropy_per_cell_values
@@ -26,6 +31,7 @@ from czbench.metrics.registry import (
 from czbench.metrics.retrieval import average_precision, fraction_retrieved, mean_average_precision
 from czbench.metrics.sequential import random_baseline, sequential_alignment, time_values
 from czbench.metrics.silhouette import batch_silhouette, silhouette_samples, silhouette_score
+from czbench.metrics.strand import revcomp_consistency
 
 __all__ = [
     "ENTROPY_K", "METRIC_INPUTS", "MetricInfo", "compute", "get_metric", "list_metrics",
@@ -35,4 +41,5 @@ __all__ = [
     "fraction_retrieved", "graph_connectivity", "ilisi_knn", "isolated_labels", "kbet_per_label",
     "mean_average_precision", "normalized_mutual_info", "pcr_comparison", "random_baseline",
     "sequential_alignment", "silhouette_samples", "silhouette_score", "spearman", "time_values",
+    "PROBE_SCORES", "probe_scores", "revcomp_consistency",
 ]

@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    matthews_corrcoef,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
 
 from czbench.errors import InputError
 
@@ -59,6 +66,25 @@ def classification_scores(y_true: Any, proba: Any, labels: Sequence[Any]) -> dic
         "recall": float(recall_score(y_true, pred, zero_division=0, **kind)),
         "auroc": ovr_auroc(y_true, proba, labels),
     }
+
+
+#: the probe scores of the sequence task, in report order
+PROBE_SCORES = ("mcc", "accuracy", "macro_f1", "auroc")
+
+
+def probe_scores(y_true: Any, proba: Any, labels: Sequence[Any]) -> dict[str, float]:
+    """The scores DNA benchmarks report (GUE's headline is the MCC) for one split:
+    Matthews correlation (multiclass: Gorodkin's R_K, scikit-learn's ``matthews_corrcoef``),
+    accuracy, macro-F1 over ``labels`` (also for two classes) and the one-vs-rest AUROC of
+    :func:`classification_scores`, whose checks apply; predictions ``labels[argmax(proba)]``.
+    """
+    scores = classification_scores(y_true, proba, labels)
+    labels = np.asarray(labels)
+    pred = labels[np.asarray(proba).argmax(axis=1)]
+    macro = scores["f1"] if len(labels) > 2 else float(
+        f1_score(y_true, pred, average="macro", labels=labels, zero_division=0))
+    return {"mcc": float(matthews_corrcoef(y_true, pred)), "accuracy": scores["accuracy"],
+            "macro_f1": macro, "auroc": scores["auroc"]}
 
 
 def ovr_auroc(y_true: np.ndarray, proba: np.ndarray, labels: np.ndarray) -> float:

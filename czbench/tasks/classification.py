@@ -79,6 +79,9 @@ def large_classes(codes: np.ndarray, min_class_size: int) -> np.ndarray:
     return counts[codes] >= min_class_size
 
 
+#: scores one split: (y_true, proba, labels) -> {score: value}
+ScoreFunction = Callable[[np.ndarray, np.ndarray, np.ndarray], dict[str, float]]
+
 #: builds a fresh classifier from (name, seed, n_jobs): :func:`make_classifier` here, the
 #: cross-species task passes its own
 ClassifierFactory = Callable[[str, int, int | None], ClassifierMixin]
@@ -112,16 +115,20 @@ def full_proba(fitted: Any, x: Any, labels: np.ndarray) -> np.ndarray:
 def cross_validate(x: Any, y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.ndarray]], *,
                    labels: np.ndarray, classifiers: Sequence[str], seed: int,
                    n_jobs: int | None = None,
-                   make: ClassifierFactory = make_classifier) -> pd.DataFrame:
-    """One row per (classifier, fold): the five scores of each fold's test rows."""
+                   make: ClassifierFactory = make_classifier,
+                   scores: ScoreFunction | None = None) -> pd.DataFrame:
+    """One row per (classifier, fold): the scores of each fold's test rows (``scores``: the
+    five of :func:`classification_scores` by default, or e.g.
+    :func:`czbench.metrics.probe_scores`)."""
+    scores = scores or classification_scores  # looked up at call time
     rows = []
     for name in classifiers:
         for fold, (train, test) in enumerate(folds):
             fitted = fit(name, x[train], y[train], seed=seed, n_jobs=n_jobs, make=make)
             proba = full_proba(fitted, x[test], labels)
-            rows.append({"classifier": name, "fold": fold,
-                         **classification_scores(y[test], proba, labels)})
-    return pd.DataFrame(rows, columns=["classifier", "fold", *SCORES])
+            rows.append({"classifier": name, "fold": fold, **scores(y[test], proba, labels)})
+    names = list(rows[0])[2:] if rows else list(SCORES)
+    return pd.DataFrame(rows, columns=["classifier", "fold", *names])
 
 
 def transfer(x_train: Any, y_train: np.ndarray, x_test: Any, y_test: np.ndarray, *,
@@ -139,7 +146,8 @@ def transfer(x_train: Any, y_train: np.ndarray, x_test: Any, y_test: np.ndarray,
 
 
 def fold_means(table: pd.DataFrame, classifiers: Sequence[str], *,
-               skip_undefined: bool = False) -> list[tuple[str, str, float]]:
+               skip_undefined: bool = False,
+               scores: Sequence[str] = SCORES) -> list[tuple[str, str, float]]:
     """``(classifier label, score, mean over folds)``: first the ``MEAN(...)`` row over every
     fold of every classifier, then each classifier. With ``skip_undefined`` a fold whose score
     is undefined (NaN: e.g. a grouped fold holding one class) is left out of the mean."""
@@ -148,7 +156,7 @@ def fold_means(table: pd.DataFrame, classifiers: Sequence[str], *,
     groups = [(mean_label(classifiers), table)]
     groups += [(name, table[table["classifier"] == name]) for name in classifiers]
     return [(label, score, mean(group[score].to_numpy(dtype=float)))
-            for label, group in groups for score in SCORES]
+            for label, group in groups for score in scores]
 
 
 class ClassifierOptions:

@@ -32,6 +32,7 @@ BUILTIN_TASKS = {
     "perturbation_expression_prediction":
         "czbench.tasks.perturbation.task:PerturbationExpressionPredictionTask",
     "replicate_retrieval": "czbench.tasks.replicate_retrieval:ReplicateRetrievalTask",
+    "sequence_classification": "czbench.tasks.sequence_classification:SequenceClassificationTask",
 }
 #: the tasks a run on a transcriptomics dataset scores by default (where its columns allow);
 #: each modality lists its own (:mod:`czbench.datasets.modalities`)
