@@ -267,7 +267,7 @@ RANKS = {
     "czbench.run": 4,
     "czbench.cli": 5, "czbench.callbacks": 5, "czbench.datamodules": 5,
     "czbench.estimators": 5, "czbench.report": 5, "czbench.runner": 5, "czbench.packaging": 5,
-    "czbench.export": 5, "czbench.plugins": 5, "czbench.testing": 5,
+    "czbench.export": 5, "czbench.plugins": 5, "czbench.testing": 5, "czbench.serve": 5,
     "czbench": 6, "czbench.__main__": 6,
 }
 #: same-rank imports across packages that the design allows: baselines read counts; the base
@@ -279,7 +279,7 @@ SAME_RANK_ALLOWED = {("baselines", "datasets"), ("context", "errors"), ("utils",
                      ("cli", "plugins"), ("testing", "callbacks"), ("testing", "datamodules"),
                      ("graph", "neighbors"), ("cli", "report"),
                      ("packaging", "datamodules"), ("cli", "packaging"), ("cli", "datamodules"),
-                     ("cli", "export")}
+                     ("cli", "export"), ("cli", "serve")}
 
 
 def _layer(module: str) -> tuple[str, int] | None:
