@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -42,17 +41,19 @@ class Worker:
         self.engine = make_engine(url)
         self.Session = sessions(self.engine)
 
-    def run(self, *, max_jobs: int | None = None, stop_when_idle: bool = False) -> int:
-        """Score jobs until ``max_jobs`` are done (or the queue is empty with
-        ``stop_when_idle``); returns how many were handled."""
+    def run(self, *, max_jobs: int | None = None, stop_when_idle: bool = False,
+            stop: threading.Event | None = None) -> int:
+        """Score jobs until ``max_jobs`` are done, the queue is empty (``stop_when_idle``) or
+        ``stop`` is set; returns how many were handled."""
         handled = 0
-        while max_jobs is None or handled < max_jobs:
+        stop = stop or threading.Event()
+        while (max_jobs is None or handled < max_jobs) and not stop.is_set():
             if self.step():
                 handled += 1
             elif stop_when_idle:
                 break
             else:
-                time.sleep(self.poll_s)
+                stop.wait(self.poll_s)
         return handled
 
     def step(self) -> bool:
