@@ -6,7 +6,7 @@ sha256, challenge data under ``challenges/<id>/``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
@@ -28,8 +28,8 @@ STATES = ("queued", "running", "scored", "failed")
 
 
 def utcnow() -> datetime:
-    """Now, in UTC, without microseconds' timezone surprises (stored naive UTC)."""
-    return datetime.now(UTC).replace(tzinfo=None)
+    """Now in UTC, stored naive (every timestamp of the server is UTC)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 class Base(DeclarativeBase):

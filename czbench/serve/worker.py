@@ -89,19 +89,21 @@ class Worker:
                 Submission.challenge_id == challenge.id, Submission.kind == "reference")))
         folder = challenge_dir(self.data, challenge.id)
         full, mask = challenge_data(str(folder))
-        try:
+        try:  # our own checks: their messages name public facts only
             if row.file_kind == "mlflow":
-                embedding = run_package(upload_path(self.data, row.sha256),
-                                        folder / "public.h5ad", self.limits)
-                embedding = check_embedding(embedding, full.n_obs)
+                embedding = check_embedding(run_package(upload_path(self.data, row.sha256),
+                                                        folder / "public.h5ad", self.limits),
+                                            full.n_obs)
             else:
                 embedding = read_embedding(upload_path(self.data, row.sha256), row.file_kind,
                                            full.obs_names)
-            documents = score_parts(challenge, full, mask, {SUBMISSION: embedding})
-        except InputError as err:  # our own checks: they name public facts only
+        except InputError as err:
             return {"state": "failed", "reason": str(err)}
-        except Exception as err:  # anything else may quote data: only its type leaves
-            return {"state": "failed", "reason": f"scoring failed ({type(err).__name__})"}
+        try:
+            documents = score_parts(challenge, full, mask, {SUBMISSION: embedding})
+        except Exception as err:  # the engine's messages may name held-out values: not shown
+            return {"state": "failed", "reason": f"scoring failed ({type(err).__name__}); "
+                    f"the message stays on the server, as it may name held-out values"}
         values: dict[str, Any] = {}
         for part in PARTS:
             controls = [r for ref in references if ref.name.startswith("control:")
