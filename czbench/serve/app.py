@@ -42,11 +42,13 @@ def create_app(url: str, data: str | Path, *, max_upload: int = MAX_UPLOAD) -> F
         with factory() as session:
             yield session
 
-    def caller(session: Annotated[Session, Depends(db)],
-               authorization: Annotated[str | None, Header()] = None) -> Team | None:
+    def caller(authorization: Annotated[str | None, Header()] = None) -> Team | None:
         token = authorization[7:].strip() if authorization and \
             authorization.lower().startswith("bearer ") else None
-        return find_team(session, token)
+        if token is None:
+            return None
+        with factory() as session:  # a short session: an upload holds no connection
+            return find_team(session, token)
 
     def required(team: Annotated[Team | None, Depends(caller)]) -> Team:
         if team is None:

@@ -28,7 +28,8 @@ def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite waits up to 30 s for a lock and runs in WAL mode."""
     check_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                               pool_size=20, max_overflow=40)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
