@@ -143,6 +143,11 @@ def close_challenge(session: Session, challenge_id: str) -> Challenge:
     return challenge
 
 
+def list_admins(session: Session) -> list[Team]:
+    """The admin identities."""
+    return list(session.scalars(select(Team).where(Team.is_admin)))
+
+
 def list_challenges(session: Session) -> list[Challenge]:
     """Every challenge, oldest first."""
     return list(session.scalars(select(Challenge).order_by(Challenge.created_at)))
