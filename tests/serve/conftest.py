@@ -4,6 +4,7 @@ a temporary folder, on a free loopback port), SQLite, and one small challenge pe
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -12,6 +13,7 @@ import subprocess
 import tempfile
 import uuid
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -38,12 +40,10 @@ def _as_user(command: list[str]) -> list[str]:
     return ["runuser", "-u", "nobody", "--", *command] if os.geteuid() == 0 else command
 
 
-@pytest.fixture(scope="session")
-def postgres_server():
-    """(host, port) of a PostgreSQL 15 started for this session; skipped where its binaries
-    are missing (``.ci/run`` installs them)."""
-    if not (PG_BIN / "initdb").is_file():
-        pytest.skip(f"PostgreSQL binaries not found in {PG_BIN}")
+@contextlib.contextmanager
+def running_postgres() -> Iterator[tuple[str, int]]:
+    """(host, port) of a PostgreSQL started (initdb + pg_ctl, as ``nobody`` when root) in a
+    temporary folder on a free loopback port, stopped and removed afterwards."""
     root = Path(tempfile.mkdtemp(prefix="czbench-pg-"))
     root.chmod(0o755)
     data = root / "data"
@@ -52,13 +52,14 @@ def postgres_server():
         shutil.chown(data, "nobody", "nogroup")
         shutil.chown(root, "nobody", "nogroup")
     port = free_port()
-    subprocess.run(_as_user([str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust",
-                             "-U", "postgres", "--no-sync"]), check=True, capture_output=True)
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(_as_user([str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l",
-                             str(root / "log"), "-w", "start"]), check=True,
-                   capture_output=True)
     try:
+        subprocess.run(_as_user([str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust",
+                                 "-U", "postgres", "--no-sync"]), check=True,
+                       capture_output=True)
+        options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        subprocess.run(_as_user([str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options,
+                                 "-l", str(root / "log"), "-w", "start"]), check=True,
+                       capture_output=True)
         yield "127.0.0.1", port
     finally:
         subprocess.run(_as_user([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate",
@@ -66,19 +67,33 @@ def postgres_server():
         shutil.rmtree(root, ignore_errors=True)
 
 
+def create_database(host: str, port: int) -> str:
+    """A new empty database on that server; its SQLAlchemy URL."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"host={host} port={port} user=postgres dbname=postgres",
+                         autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    return f"postgresql+psycopg://postgres@{host}:{port}/{name}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """(host, port) of a PostgreSQL 15 started for this session; skipped where its binaries
+    are missing (``.ci/run`` installs them)."""
+    if not (PG_BIN / "initdb").is_file():
+        pytest.skip(f"PostgreSQL binaries not found in {PG_BIN}")
+    with running_postgres() as where:
+        yield where
+
+
 def new_database(kind: str, folder: Path, request: pytest.FixtureRequest) -> str:
     """A fresh, migrated database of ``kind`` (sqlite or postgresql); its URL."""
     if kind == "sqlite":
         url = f"sqlite:///{folder / 'serve.db'}"
     else:
-        import psycopg
-
-        host, port = request.getfixturevalue("postgres_server")
-        name = f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(f"host={host} port={port} user=postgres dbname=postgres",
-                             autocommit=True) as connection:
-            connection.execute(f"CREATE DATABASE {name}")
-        url = f"postgresql+psycopg://postgres@{host}:{port}/{name}"
+        url = create_database(*request.getfixturevalue("postgres_server"))
     upgrade(url)
     return url
 
