@@ -126,3 +126,47 @@ def test_a_killed_worker_leaves_its_job_to_be_scored_exactly_once(tmp_path, requ
     got = client.get(f"/submissions/{job}", headers=auth(env.teams["alpha"])).json()
     for row in expected["summary"]:
         assert got["scores"][f"{row['task']}/{row['metric']}"] == round(row["mean"], 3)
+
+
+@pytest.mark.slow
+def test_a_server_killed_during_an_upload_leaves_no_submission(tmp_path, request):
+    import socket as sockets
+
+    from sqlalchemy import select
+
+    from tests.serve.conftest import free_port, npy_bytes, random_embedding
+
+    env = Env(new_database("sqlite", tmp_path, request), tmp_path)
+    port = free_port()
+    code = ("import sys, uvicorn; from czbench.serve.app import create_app; "
+            "uvicorn.run(create_app(sys.argv[1], sys.argv[2]), host='127.0.0.1', "
+            "port=int(sys.argv[3]), log_level='warning')")
+    server = subprocess.Popen([sys.executable, "-c", code, env.url, str(env.data), str(port)],
+                              env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+    body = npy_bytes(random_embedding(env.n_cells, 21))
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                connection = sockets.create_connection(("127.0.0.1", port), timeout=5)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the server never started"
+                time.sleep(0.2)
+        head = (f"POST /challenges/{env.id}/submissions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Authorization: Bearer {env.teams['alpha']}\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        connection.sendall(head + body[: len(body) // 2])
+        uploads = env.data / "uploads"
+        while not (uploads.is_dir() and list(uploads.glob(".part-*"))):
+            assert time.monotonic() < deadline, "the upload never started"
+            time.sleep(0.05)
+        os.kill(server.pid, signal.SIGKILL)
+        connection.close()
+    finally:
+        server.kill()
+        server.wait()
+    with env.Session() as session:
+        assert not list(session.scalars(select(Submission).where(
+            Submission.kind == "submission")))
+    assert not [p for p in (env.data / "uploads").iterdir() if not p.name.startswith(".part-")]
