@@ -28,7 +28,7 @@ from czbench.serve.app import create_app
 from czbench.serve.demo import DEMO_DATASET, DEMO_HOLD_OUT, DEMO_TASKS
 from czbench.serve.jobs import new_id
 from czbench.serve.migrate import make_engine, sessions, upgrade
-from czbench.serve.models import Submission, utcnow
+from czbench.serve.models import Submission, Team, utcnow
 from czbench.serve.worker import Worker
 from tests.serve.conftest import auth, create_database, npy_bytes, running_postgres
 
@@ -70,10 +70,10 @@ def bench(url: str, data: Path, n_submissions: int, n_requests: int, n_workers: 
     with factory() as session:  # fill the board to 1,000 scored submissions
         template = session.scalar(select(Submission).where(Submission.kind == "submission",
                                                            Submission.state == "scored"))
-        team_ids = [t for t in range(2, 52)]
+        team_ids = list(session.scalars(select(Team.id)))
         for i in range(1000 - n_submissions):
             session.add(Submission(
-                id=new_id(), challenge_id=challenge.id, team_id=team_ids[i % 50],
+                id=new_id(), challenge_id=challenge.id, team_id=team_ids[i % len(team_ids)],
                 kind="submission", name="filler", file_kind="npy",
                 sha256=f"{i:064x}", state="scored", submitted_at=utcnow(),
                 scored_at=utcnow(), times_scored=1,

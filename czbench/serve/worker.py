@@ -8,6 +8,7 @@ job is scored exactly once.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -24,6 +25,8 @@ from czbench.serve.protocol import check_embedding, read_embedding
 from czbench.serve.sandbox import Limits, run_package
 from czbench.serve.scoring import PARTS, SUBMISSION, aggregates, challenge_data, score_parts, scores
 from czbench.serve.storage import challenge_dir, upload_path
+
+LOG = logging.getLogger(__name__)
 
 
 class Worker:
@@ -102,6 +105,7 @@ class Worker:
         try:
             documents = score_parts(challenge, full, mask, {SUBMISSION: embedding})
         except Exception as err:  # the engine's messages may name held-out values: not shown
+            LOG.warning("submission %s: scoring failed: %s: %s", job, type(err).__name__, err)
             return {"state": "failed", "reason": f"scoring failed ({type(err).__name__}); "
                     f"the message stays on the server, as it may name held-out values"}
         values: dict[str, Any] = {}
