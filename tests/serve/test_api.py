@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 import czbench
 from czbench.serve.migrate import check
-from czbench.serve.models import Submission, Team
+from czbench.serve.models import Challenge, Submission, Team
 from czbench.serve.scoring import challenge_data
 from czbench.serve.storage import challenge_dir
 from czbench.serve.worker import Worker
@@ -43,7 +43,7 @@ def test_an_embedding_scores_what_czbench_scores_on_the_public_part(env, client)
                        headers=auth(token))
     assert sent.status_code == 202, sent.text
     assert sent.json()["state"] == "queued"
-    assert score_all(env) == 1
+    assert score_all(env) >= 1
     got = client.get(f"/submissions/{sent.json()['id']}", headers=auth(token)).json()
     assert got["state"] == "scored"
     full, mask = challenge_data(str(challenge_dir(env.data, env.id)))
@@ -148,12 +148,19 @@ def test_the_private_board_opens_when_the_challenge_closes(env, client):
     assert client.post(f"/challenges/{env.id}/close", headers=auth(team)).status_code == 403
     assert client.get(f"/challenges/{env.id}/leaderboard?part=private",
                       headers=auth(env.admin)).status_code == 200
-    closed = client.post(f"/challenges/{env.id}/close", headers=auth(env.admin))
-    assert closed.json()["state"] == "closed"
-    private = client.get(f"/challenges/{env.id}/leaderboard?part=private").json()
-    public = client.get(f"/challenges/{env.id}/leaderboard").json()
-    pca = [next(r for r in b["rows"] if r["name"] == "baseline:pca") for b in (public, private)]
-    assert pca[0]["scores"] != pca[1]["scores"]  # two different parts of the cells
-    late = client.post(f"/challenges/{env.id}/submissions",
-                       content=npy_bytes(random_embedding(env.n_cells, 7)), headers=auth(team))
-    assert late.status_code == 409
+    try:
+        closed = client.post(f"/challenges/{env.id}/close", headers=auth(env.admin))
+        assert closed.json()["state"] == "closed"
+        private = client.get(f"/challenges/{env.id}/leaderboard?part=private").json()
+        public = client.get(f"/challenges/{env.id}/leaderboard").json()
+        pca = [next(r for r in b["rows"] if r["name"] == "baseline:pca")
+               for b in (public, private)]
+        assert pca[0]["scores"] != pca[1]["scores"]  # two different parts of the cells
+        late = client.post(f"/challenges/{env.id}/submissions",
+                           content=npy_bytes(random_embedding(env.n_cells, 7)),
+                           headers=auth(team))
+        assert late.status_code == 409
+    finally:  # the module's other tests (in any order) submit to this challenge
+        with env.Session() as session:
+            session.get(Challenge, env.id).state = "open"
+            session.commit()
