@@ -46,19 +46,21 @@ def leaderboard(session: Session, challenge: Challenge, *, part: str = "public"
                 ) -> dict[str, Any]:
     """The board of ``part`` (``public``; ``private`` once the challenge is closed): the
     reference rows and every scored submission, best ``mean_control_normalized`` first."""
-    rows = list(session.execute(
-        select(Submission, Team.name).outerjoin(Team, Submission.team_id == Team.id)
-        .where(Submission.challenge_id == challenge.id, Submission.state == "scored")))
-    references = [s for s, _ in rows if s.kind == "reference"]
-    out = []
-    for submission, team in rows:
-        aggregates = rounded(getattr(submission, f"{part}_aggregates"), challenge.digits)
-        out.append({"id": submission.id, "kind": submission.kind, "team": team,
-                    "name": submission.name, "submitted_at": iso(submission.submitted_at)
-                    if submission.kind == "submission" else None,
-                    "scores": rounded(getattr(submission, f"{part}_scores"), challenge.digits),
-                    "aggregates": aggregates,
-                    "document_url": f"/submissions/{submission.id}/document?part={part}"})
+    scores_column = getattr(Submission, f"{part}_scores")
+    aggregates_column = getattr(Submission, f"{part}_aggregates")
+    rows = session.execute(  # the columns the board shows, not the stored documents
+        select(Submission.id, Submission.kind, Submission.name, Submission.submitted_at,
+               scores_column, aggregates_column, Team.name)
+        .outerjoin(Team, Submission.team_id == Team.id)
+        .where(Submission.challenge_id == challenge.id, Submission.state == "scored"))
+    references = list(session.scalars(select(Submission).where(
+        Submission.challenge_id == challenge.id, Submission.kind == "reference")))
+    digits = challenge.digits
+    out = [{"id": row_id, "kind": kind, "team": team, "name": name,
+            "submitted_at": iso(submitted) if kind == "submission" else None,
+            "scores": rounded(scores, digits), "aggregates": rounded(aggregates, digits),
+            "document_url": f"/submissions/{row_id}/document?part={part}"}
+           for row_id, kind, name, submitted, scores, aggregates, team in rows]
     out.sort(key=lambda r: (r["aggregates"].get("mean_control_normalized") is None,
                             -(r["aggregates"].get("mean_control_normalized") or 0.0), r["id"]))
     return {"challenge": challenge_view(challenge), "part": part,
