@@ -20,8 +20,8 @@ from czbench.serve import board, jobs
 from czbench.serve.admin import NAME_PATTERN
 from czbench.serve.migrate import make_engine, sessions
 from czbench.serve.models import Challenge, Submission, Team, utcnow
-from czbench.serve.protocol import read_embedding, sniff
-from czbench.serve.scoring import challenge_data, public_view
+from czbench.serve.protocol import published_names, read_embedding, sniff
+from czbench.serve.scoring import public_view
 from czbench.serve.storage import ID_PATTERN, Incoming, TooLarge, challenge_dir, upload_path
 from czbench.serve.tokens import find_team
 
@@ -156,9 +156,9 @@ def create_app(url: str, data: str | Path, *, max_upload: int = MAX_UPLOAD) -> F
             if kind == "mlflow" and not found.allow_mlflow:
                 raise HTTPException(422, "submission: this challenge takes embeddings only")
             if kind != "mlflow":
-                full, _ = challenge_data(str(challenge_dir(data, found.id)))
+                names = published_names(str(challenge_dir(data, found.id) / "public.h5ad"))
                 try:
-                    read_embedding(upload_path(data, sha), kind, full.obs_names)
+                    read_embedding(upload_path(data, sha), kind, names)
                 except InputError as err:
                     raise HTTPException(422, str(err)) from None
             with factory() as session:

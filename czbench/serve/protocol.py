@@ -7,6 +7,7 @@ formats), never a held-out value.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import anndata as ad
@@ -65,6 +66,17 @@ def publish(adata: ad.AnnData, hold_out: list[str], seed: int
             public_obs[column] = public_obs[column].cat.remove_unused_categories()
     public = ad.AnnData(X=X.copy(), obs=public_obs, var=var.copy())
     return full, public
+
+
+@lru_cache(maxsize=16)
+def published_names(public_h5ad: str) -> pd.Index:
+    """The published cell names, read from the public file (the web server never loads the
+    held-out columns)."""
+    adata = ad.read_h5ad(public_h5ad, backed="r")
+    try:
+        return pd.Index(adata.obs_names.astype(str))
+    finally:
+        adata.file.close()
 
 
 def sniff(head: bytes) -> str | None:
