@@ -94,7 +94,7 @@ def run_package(archive: Path, public_h5ad: Path, limits: Limits) -> np.ndarray:
     with tempfile.TemporaryDirectory(prefix="czbench-sandbox-") as scratch:
         folder = unpack(archive, Path(scratch) / "package")
         out = Path(scratch) / "embedding.npy"
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": scratch,
+        env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": scratch,
                "TMPDIR": scratch, "MLFLOW_DISABLE_TELEMETRY": "true",
                "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}

@@ -25,7 +25,17 @@ pytest.importorskip("sqlalchemy")
 from czbench.serve import admin  # noqa: E402
 from czbench.serve.migrate import make_engine, sessions, upgrade  # noqa: E402
 
-PG_BIN = Path(os.environ.get("CZBENCH_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _pg_bin() -> Path:
+    """Where initdb and pg_ctl are: $CZBENCH_PG_BIN, else the newest Debian PostgreSQL."""
+    if os.environ.get("CZBENCH_PG_BIN"):
+        return Path(os.environ["CZBENCH_PG_BIN"])
+    found = sorted(Path(os.sep, "usr", "lib", "postgresql").glob("*/bin/initdb"),
+                   key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
+    return found[-1].parent if found else Path("initdb-not-found")
+
+
+PG_BIN = _pg_bin()
 DATASET = "pbmc_3chemistries_symphony"
 HOLD_OUT = ["cell_type", "cell_type_broad"]
 
