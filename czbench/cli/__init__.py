@@ -18,6 +18,7 @@ from rich.markup import escape
 from czbench import __version__
 from czbench import export as export_cli
 from czbench.cli import package as package_cli
+from czbench.cli import serve as serve_cli
 from czbench.cli.commands import list_assets, report, run
 from czbench.cli.preflight import DEFAULT_DATASET
 from czbench.datasets.modalities import list_modalities
@@ -126,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "embeddings (scib-metrics' min_max_scale); recorded in the report")
     package_cli.add_parser(sub)
     export_cli.add_parser(sub)
+    serve_cli.add_parsers(sub)
     return parser
 
 
@@ -160,6 +162,8 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
             package_cli.run(args, console)
         elif args.command == "export":
             export_cli.run(args, console)
+        elif args.command in serve_cli.COMMANDS:
+            serve_cli.run(args, console)
         else:
             run(args, console)
     except CZBenchError as err:
