@@ -6,8 +6,8 @@ nothing of any other host. Figures are PNG ``data:`` URIs drawn with matplotlib.
 """
 
 from czbench.pages._render import STATIC, asset
-from czbench.pages.leaderboard import check_board, render_leaderboard, render_team
+from czbench.pages.leaderboard import check_board, render_leaderboard, render_login, render_team
 from czbench.pages.report import render_report
 
-__all__ = ["STATIC", "asset", "check_board", "render_leaderboard", "render_report",
-           "render_team"]
+__all__ = ["STATIC", "asset", "check_board", "render_leaderboard", "render_login",
+           "render_report", "render_team"]

@@ -192,3 +192,8 @@ def render_team(team: dict, *, poll_seconds: int = 15) -> str:
              "index": 1, "sortable": False, "body_id": "submissions-body"}
     return render("team.html", title=f"Team {team['team']}", team=team["team"], quota=quota,
                   table=table, poll_seconds=poll_seconds)
+
+
+def render_login(*, error: str | None = None) -> str:
+    """The form that hands a team's token to the server for its page (``POST /login``)."""
+    return render("login.html", title="Sign in", error=error)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -27,6 +27,14 @@ from czbench.serve.tokens import find_team
 
 #: default upload limit (bytes)
 MAX_UPLOAD = 64 << 20
+#: the cookie that carries a team's token to its HTML page (set by ``POST /login``; HttpOnly,
+#: SameSite=Strict; read by the GET pages only, never by an endpoint that changes anything)
+TOKEN_COOKIE = "czbench_token"
+
+
+def wants_html(request: Request) -> bool:
+    """A browser asking for a page (``Accept: text/html``) rather than a client asking for JSON."""
+    return "text/html" in request.headers.get("accept", "")
 
 
 def create_app(url: str, data: str | Path, *, max_upload: int = MAX_UPLOAD) -> FastAPI:
@@ -48,6 +56,15 @@ def create_app(url: str, data: str | Path, *, max_upload: int = MAX_UPLOAD) -> F
         if token is None:
             return None
         with factory() as session:  # a short session: an upload holds no connection
+            return find_team(session, token)
+
+    def page_caller(request: Request,
+                    team: Annotated[Team | None, Depends(caller)]) -> Team | None:
+        """The caller of a GET page: a bearer token, else the login cookie."""
+        token = request.cookies.get(TOKEN_COOKIE)
+        if team is not None or not token:
+            return team
+        with factory() as session:
             return find_team(session, token)
 
     def required(team: Annotated[Team | None, Depends(caller)]) -> Team:
@@ -82,10 +99,15 @@ def create_app(url: str, data: str | Path, *, max_upload: int = MAX_UPLOAD) -> F
         rows = session.scalars(select(Challenge).order_by(Challenge.created_at))
         return [board.challenge_view(c) for c in rows]
 
-    @app.get("/challenges/{challenge_id}")
-    def challenge(challenge_id: str, session: Annotated[Session, Depends(db)]
-                  ) -> dict[str, Any]:
-        return board.challenge_view(challenge_of(session, challenge_id))
+    @app.get("/challenges/{challenge_id}", response_model=None)
+    def challenge(challenge_id: str, request: Request,
+                  session: Annotated[Session, Depends(db)]) -> dict[str, Any] | HTMLResponse:
+        found = challenge_of(session, challenge_id)
+        if wants_html(request):  # the leaderboard page (czbench.pages)
+            from czbench.pages import render_leaderboard
+
+            return HTMLResponse(render_leaderboard(board.leaderboard(session, found)))
+        return board.challenge_view(found)
 
     @app.get("/challenges/{challenge_id}/leaderboard")
     def leaderboard(challenge_id: str, session: Annotated[Session, Depends(db)],
@@ -201,21 +223,67 @@ def create_app(url: str, data: str | Path, *, max_upload: int = MAX_UPLOAD) -> F
     def document(submission_id: str, session: Annotated[Session, Depends(db)],
                  team: Annotated[Team | None, Depends(caller)],
                  part: Annotated[str, Query()] = "public") -> dict[str, Any]:
-        row, found = own_submission(session, submission_id, team)
+        row = session.get(Submission, submission_id) if ID_PATTERN.match(submission_id) \
+            else None
+        if part == "public" and row is not None and row.state == "scored":
+            found = session.get(Challenge, row.challenge_id)  # a public board row's document
+        else:
+            row, found = own_submission(session, submission_id, team)
         part_allowed(found, part, team)
         stored = getattr(row, f"{part}_document")
         if row.state != "scored" or stored is None:
             raise HTTPException(409, f"submission: {row.state}, not scored")
         return public_view(stored, found, part)
 
-    @app.get("/teams/me")
-    def me(session: Annotated[Session, Depends(db)], team: Annotated[Team, Depends(required)],
-           challenge: Annotated[str | None, Query()] = None) -> dict[str, Any]:
+    @app.get("/teams/me", response_model=None)
+    def me(request: Request, session: Annotated[Session, Depends(db)],
+           team: Annotated[Team | None, Depends(page_caller)],
+           challenge: Annotated[str | None, Query()] = None
+           ) -> dict[str, Any] | HTMLResponse | RedirectResponse:
+        html = wants_html(request)
+        if team is None:
+            if html:
+                return RedirectResponse("/login", status_code=303)
+            raise HTTPException(401, "token: missing or not valid",
+                                headers={"WWW-Authenticate": "Bearer"})
         if challenge is not None:
             chosen = challenge_of(session, challenge)
         else:
             chosen = session.scalar(select(Challenge).where(Challenge.state == "open")
                                     .order_by(Challenge.created_at.desc()).limit(1))
-        return board.team_view(session, team, chosen)
+        view = board.team_view(session, team, chosen)
+        if html:  # the team's own page (czbench.pages)
+            from czbench.pages import render_team
+
+            return HTMLResponse(render_team(view), headers={"Cache-Control": "no-store"})
+        return view
+
+    @app.get("/login", response_class=HTMLResponse)
+    def login_page() -> HTMLResponse:
+        from czbench.pages import render_login
+
+        return HTMLResponse(render_login())
+
+    @app.post("/login", response_model=None)
+    async def login(request: Request) -> HTMLResponse | RedirectResponse:
+        from urllib.parse import parse_qs
+
+        body = await request.body()
+        token = parse_qs(body[:4096].decode("ascii", "replace")).get("token", [""])[0].strip()
+        team = await run_in_threadpool(_team_of, token)
+        if team is None:
+            from czbench.pages import render_login
+
+            return HTMLResponse(render_login(error="token: not valid"), status_code=401)
+        response = RedirectResponse("/teams/me", status_code=303)
+        response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict",
+                            secure=request.url.scheme == "https")
+        return response
+
+    def _team_of(token: str) -> Team | None:
+        if not token:
+            return None
+        with factory() as session:
+            return find_team(session, token)
 
     return app

@@ -76,7 +76,8 @@
       served[node.id] = node.innerHTML;
     });
     window.setInterval(function () {
-      fetch(window.location.href, { cache: "no-store", credentials: "same-origin" })
+      fetch(window.location.href, { cache: "no-store", credentials: "same-origin",
+                                    headers: { Accept: "text/html" } })
         .then(function (response) { return response.ok ? response.text() : null; })
         .then(function (text) {
           if (!text) { return; }
