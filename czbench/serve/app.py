@@ -37,9 +37,10 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def create_app(url: str, data: str | Path, *, max_upload: int = MAX_UPLOAD) -> FastAPI:
+def create_app(url: str, data: str | Path, *, max_upload: int = MAX_UPLOAD,
+               poll_seconds: int = 15) -> FastAPI:
     """The server on database ``url`` (migrated by ``czbench serve init``) and data folder
-    ``data``."""
+    ``data``; its HTML pages re-read themselves every ``poll_seconds``."""
     engine = make_engine(url)
     factory = sessions(engine)
     data = Path(data)
@@ -106,7 +107,8 @@ def create_app(url: str, data: str | Path, *, max_upload: int = MAX_UPLOAD) -> F
         if wants_html(request):  # the leaderboard page (czbench.pages)
             from czbench.pages import render_leaderboard
 
-            return HTMLResponse(render_leaderboard(board.leaderboard(session, found)))
+            return HTMLResponse(render_leaderboard(board.leaderboard(session, found),
+                                                    poll_seconds=poll_seconds))
         return board.challenge_view(found)
 
     @app.get("/challenges/{challenge_id}/leaderboard")
@@ -255,7 +257,8 @@ def create_app(url: str, data: str | Path, *, max_upload: int = MAX_UPLOAD) -> F
         if html:  # the team's own page (czbench.pages)
             from czbench.pages import render_team
 
-            return HTMLResponse(render_team(view), headers={"Cache-Control": "no-store"})
+            return HTMLResponse(render_team(view, poll_seconds=poll_seconds),
+                                headers={"Cache-Control": "no-store"})
         return view
 
     @app.get("/login", response_class=HTMLResponse)
@@ -274,7 +277,8 @@ def create_app(url: str, data: str | Path, *, max_upload: int = MAX_UPLOAD) -> F
         if team is None:
             from czbench.pages import render_login
 
-            return HTMLResponse(render_login(error="token: not valid"), status_code=401)
+            # the form again with the reason (200: a browser logs a 401 page as a console error)
+            return HTMLResponse(render_login(error="token: not valid"))
         response = RedirectResponse("/teams/me", status_code=303)
         response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict",
                             secure=request.url.scheme == "https")
