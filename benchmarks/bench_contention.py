@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -159,6 +160,8 @@ def main() -> None:
     parser.add_argument("--output", default=str(HERE / "results" / "contention.json"))
     parser.add_argument("--child-suite", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    # a SIGTERM (e.g. from ``timeout``) unwinds through the ``finally`` that stops a neighbour
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tasks = [t for t in args.tasks.split(",") if t]
     if args.child_suite:
         suite_child(args.n, tasks)
