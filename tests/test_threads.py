@@ -12,7 +12,13 @@ import torch
 from czbench.metrics.silhouette import _group_distance_sums, silhouette_samples
 from czbench.neighbors import knn_graph
 from czbench.neighbors.exact import flat_knn
-from czbench.utils.threads import available_cores, kernel_workers, ordered_map, single_threaded_ops
+from czbench.utils.threads import (
+    available_cores,
+    kernel_workers,
+    ordered_map,
+    single_threaded_blas,
+    single_threaded_ops,
+)
 
 
 @pytest.fixture
@@ -132,3 +138,21 @@ def test_kernels_in_concurrent_threads_agree_and_restore_threads(two_threads):
     assert torch.get_num_threads() == 2
     for result in results:
         np.testing.assert_array_equal(result, serial)
+
+
+def test_single_threaded_blas_is_scoped_nested_and_restored():
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    with single_threaded_blas():
+        assert set(blas_threads()) == {1}
+        with single_threaded_blas():
+            assert set(blas_threads()) == {1}
+        assert set(blas_threads()) == {1}
+    assert blas_threads() == before
+    with pytest.raises(RuntimeError, match="boom"), single_threaded_blas():
+        raise RuntimeError("boom")
+    assert blas_threads() == before

@@ -13,6 +13,8 @@ the GIL) and keep each block single-threaded:
   restores it.
 * :func:`kernel_workers`: the pool size, the caller's ``torch.get_num_threads()`` (the user's
   setting, read before the kernel holds it at 1) capped by the cores this process may run on.
+* :func:`single_threaded_blas` does the same for the BLAS libraries (numpy's, scipy's, faiss's;
+  by threadpoolctl) around kernels built from many small BLAS calls (kBET's eigensolver).
 * :func:`ordered_map`: the blocks, at most ``2 x workers`` in flight, results in input order,
   so accumulation order (and every bit of the result) does not depend on the number of workers.
 """
@@ -25,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 
@@ -70,6 +72,31 @@ def single_threaded_ops() -> Iterator[None]:
             _DEPTH -= 1
             if _DEPTH == 0 and torch.get_num_threads() != _SAVED:
                 torch.set_num_threads(_SAVED)
+
+
+_BLAS_DEPTH = 0
+_BLAS_LIMITS: Any = None
+
+
+@contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Hold every BLAS library at one thread inside the block (threadpoolctl); restore the
+    previous limits when the last nested or concurrent user leaves."""
+    global _BLAS_DEPTH, _BLAS_LIMITS
+    with _LOCK:
+        if _BLAS_DEPTH == 0:
+            from threadpoolctl import threadpool_limits
+
+            _BLAS_LIMITS = threadpool_limits(1, user_api="blas")
+        _BLAS_DEPTH += 1
+    try:
+        yield
+    finally:
+        with _LOCK:
+            _BLAS_DEPTH -= 1
+            if _BLAS_DEPTH == 0:
+                _BLAS_LIMITS.restore_original_limits()
+                _BLAS_LIMITS = None
 
 
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
