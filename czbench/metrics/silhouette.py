@@ -16,6 +16,9 @@ Each (tile, tile) distance block is one matrix product of augmented rows ``[-2x,
 row/column sums while the block is still in cache. Distances are symmetric, so only tile pairs
 i <= j are computed: their row sums go to the rows' per-group totals and their column sums to
 the columns'. That is n^2/2 distances, cache-resident, about 0.8 ns per pair on 2 CPU cores.
+On CPU the row tiles run on a small thread pool with single-threaded torch ops
+(:mod:`czbench.utils.threads`), so the kernel slows down in proportion to the CPU it gets beside
+busy processes instead of waiting at every op's OpenMP barrier (docs/performance.md).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 * On CPU: faiss's exact ``IndexFlatL2`` (BLAS distance blocks + a heap per query), measured
   1.8-2.4x faster than the torch search on 2 cores at 20k-100k cells with the same neighbours
-  (``benchmarks/bench_knn_exact.py``, ``benchmarks/results/knn_exact.json``).
+  (``benchmarks/bench_knn_exact.py``, ``benchmarks/results/knn_exact.json``). Searched in
+  faiss's 4,096-query blocks on a small thread pool, one OpenMP thread each (``faiss_search``).
 * On GPUs (and with an explicit ``block_size``): torch, blocked ``|x|^2 + |y|^2 - 2 x.y`` on
   centred data, then ``topk``. Memory O(block x n), time O(n^2 d).
 """
