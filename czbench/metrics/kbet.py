@@ -41,6 +41,7 @@ from czbench.errors import InputError
 from czbench.neighbors import KNNGraph, knn_graph
 from czbench.neighbors.leiden import fuzzy_connectivities
 from czbench.utils.arrays import as_codes
+from czbench.utils.threads import single_threaded_blas
 
 #: Neighbourhood size of scib-metrics' Benchmarker for kBET (the cell itself included).
 KBET_K = 50
@@ -73,7 +74,8 @@ def diffusion_embedding(conn: sp.spmatrix, n_comps: int, seed: int) -> np.ndarra
     z_inv = sp.diags(1.0 / np.sqrt(np.asarray(kernel.sum(axis=0)).ravel()))
     transitions = (z_inv @ kernel @ z_inv).astype(np.float64)
     v0 = np.random.default_rng(seed).uniform(-1.0, 1.0, transitions.shape[0])
-    evals, evecs = eigsh(transitions, k=n_comps, which="LM", v0=v0)
+    with single_threaded_blas():  # many small BLAS calls: graceful beside busy processes
+        evals, evecs = eigsh(transitions, k=n_comps, which="LM", v0=v0)
     evals = evals.astype(np.float32) + np.float32(1e-8)
     gap = np.where(evals == 1, np.float32(1), np.float32(1) - evals)
     scale = np.where(evals == 1, evals, evals / gap).astype(np.float32)

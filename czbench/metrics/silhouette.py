@@ -16,10 +16,15 @@ Each (tile, tile) distance block is one matrix product of augmented rows ``[-2x,
 row/column sums while the block is still in cache. Distances are symmetric, so only tile pairs
 i <= j are computed: their row sums go to the rows' per-group totals and their column sums to
 the columns'. That is n^2/2 distances, cache-resident, about 0.8 ns per pair on 2 CPU cores.
+On CPU the row tiles run on a small thread pool with single-threaded torch ops
+(:mod:`czbench.utils.threads`), so the kernel slows down in proportion to the CPU it gets beside
+busy processes instead of waiting at every op's OpenMP barrier (docs/performance.md).
 """
 
 from __future__ import annotations
 
+import threading
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -28,6 +33,7 @@ import torch
 from czbench.context import resolve_device
 from czbench.errors import InputError
 from czbench.utils.arrays import as_codes, as_torch_2d
+from czbench.utils.threads import kernel_workers, ordered_map, single_threaded_ops
 
 #: Tile edge (cells) by device type: cache-sized on CPU, launch-amortising on GPUs.
 TILE = {"cpu": 1024, "cuda": 8192}
@@ -35,7 +41,20 @@ TILE = {"cpu": 1024, "cuda": 8192}
 
 def group_distance_sums(x: torch.Tensor, codes: np.ndarray, n_groups: int,
                         tile: int) -> torch.Tensor:
-    """(n, n_groups) float64: summed Euclidean distance from each cell to each group."""
+    """(n, n_groups) float64: summed Euclidean distance from each cell to each group.
+
+    On CPU the row tiles run on :func:`~czbench.utils.threads.kernel_workers` threads with
+    single-threaded torch ops (graceful beside other processes); the sums are accumulated in
+    tile order, so the result does not depend on the number of workers.
+    """
+    cpu = x.device.type == "cpu"
+    workers = kernel_workers() if cpu else 1
+    with single_threaded_ops() if cpu else nullcontext():
+        return _group_distance_sums(x, codes, n_groups, tile, workers)
+
+
+def _group_distance_sums(x: torch.Tensor, codes: np.ndarray, n_groups: int, tile: int,
+                         workers: int) -> torch.Tensor:
     n = x.shape[0]
     dev = x.device
     x = x - x.mean(dim=0, keepdim=True)  # distances unchanged, less cancellation
@@ -49,11 +68,17 @@ def group_distance_sums(x: torch.Tensor, codes: np.ndarray, n_groups: int,
     bounds = np.searchsorted(codes[order_np], np.arange(n_groups + 1))
     tiles = [(s, min(s + tile, int(bounds[g + 1])), g)
              for g in range(n_groups) for s in range(int(bounds[g]), int(bounds[g + 1]), tile)]
-    sums = torch.zeros((n, n_groups), dtype=torch.float64, device=dev)
-    buf = torch.empty(tile * tile, dtype=x.dtype, device=dev)
-    for i, (a0, a1, ga) in enumerate(tiles):
+    local = threading.local()
+
+    def row_tile(i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tile i's per-group row sums, and its column sums for every later cell (float64)."""
+        a0, a1, _ = tiles[i]
+        buf = getattr(local, "buf", None)
+        if buf is None:
+            buf = local.buf = torch.empty(tile * tile, dtype=x.dtype, device=dev)
         row_left = left[a0:a1]
         row_acc = torch.zeros((a1 - a0, n_groups), dtype=torch.float64, device=dev)
+        col = torch.empty(n - a1, dtype=torch.float64, device=dev)
         for b0, b1, gb in tiles[i:]:
             block = buf[: (a1 - a0) * (b1 - b0)].view(a1 - a0, b1 - b0)
             torch.mm(row_left, right[b0:b1].T, out=block)
@@ -62,7 +87,13 @@ def group_distance_sums(x: torch.Tensor, codes: np.ndarray, n_groups: int,
                 block.fill_diagonal_(0.0)
             row_acc[:, gb] += block.sum(dim=1)
             if a0 != b0:
-                sums[b0:b1, ga] += block.sum(dim=0)
+                col[b0 - a1:b1 - a1] = block.sum(dim=0)
+        return row_acc, col
+
+    sums = torch.zeros((n, n_groups), dtype=torch.float64, device=dev)
+    for (a0, a1, ga), (row_acc, col) in zip(tiles, ordered_map(row_tile, range(len(tiles)),
+                                                               workers), strict=True):
+        sums[a1:, ga] += col
         sums[a0:a1] += row_acc
     out = torch.empty_like(sums)
     out[order] = sums

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from czbench.errors import CZBenchWarning
-from czbench.neighbors.exact import exact_block, put_self_first
+from czbench.neighbors.exact import exact_block, faiss_search, put_self_first
 from czbench.neighbors.knngraph import KNNGraph
 
 #: coarse cells per sqrt(n), cells probed per query at first, training points per coarse cell
@@ -48,7 +48,7 @@ def faiss_ivf_graph(x: np.ndarray, k: int, seed: int) -> KNNGraph:
     nprobe = min(IVF_NPROBE, n_lists)
     while True:
         index.nprobe = nprobe
-        recall = _recall(index.search(x[sample], k)[1], truth)
+        recall = _recall(faiss_search(index, x[sample], k)[1], truth)
         if recall >= IVF_TARGET_RECALL or nprobe >= min(n_lists, IVF_MAX_NPROBE):
             break
         nprobe = min(2 * nprobe, n_lists, IVF_MAX_NPROBE)
@@ -57,8 +57,7 @@ def faiss_ivf_graph(x: np.ndarray, k: int, seed: int) -> KNNGraph:
                       f"nprobe {nprobe} on this embedding; pass backend='exact' "
                       f"(--knn-backend exact) for exact neighbours", CZBenchWarning,
                       stacklevel=3)
-    d2, idx = index.search(x, k)
-    idx = idx.astype(np.int64)
+    d2, idx = faiss_search(index, x, k)
     put_self_first(idx, d2)
     missing = np.flatnonzero((idx < 0).any(axis=1))
     if missing.size:  # too few candidates in the probed cells: search those rows exactly
