@@ -152,7 +152,7 @@ def run(args: argparse.Namespace, console: Console) -> None:
             on_step=on_step, knn_backend=args.knn_backend, device=args.device,
             backed=args.backed, scheduler=args.scheduler, n_workers=args.workers,
             run_dir=args.run_dir, resume=args.resume, modality=args.modality,
-            use_cache=not args.no_cache)
+            use_cache=not args.no_cache, spatial_key=args.spatial_key)
     for result, output in zip(results, request.outputs, strict=True):
         result.write_json(output, overwrite=args.overwrite)
         print_result(result.document, console)

@@ -50,7 +50,7 @@ def benchmark(dataset: str | Path | ad.AnnData,
               scheduler: Any = None, n_workers: int | None = None,
               run_dir: str | Path | None = None, resume: bool = False,
               modality: str | None = None, models: Sequence[Any] | None = None,
-              use_cache: bool = True) -> BenchmarkResult:
+              use_cache: bool = True, spatial_key: str | None = None) -> BenchmarkResult:
     """Run ``tasks`` on each input of ``dataset`` for each seed; every input is checked
     before any work.
 
@@ -86,6 +86,8 @@ def benchmark(dataset: str | Path | ad.AnnData,
         models: models czbench runs to get embeddings, scored next to ``embeddings``:
             registered names (``harmony``, ``scvi``...), ``mlflow:PATH_OR_URI`` packages or
             :class:`czbench.models.Model` instances (:mod:`czbench.models`).
+        spatial_key: the obsm key of a file's 2-D cell coordinates (default ``spatial`` on
+            spatial data; giving it makes the data spatial).
         use_cache: read and write model outputs in the cache (``$CZBENCH_CACHE``), keyed by
             (model identity, dataset sha256, seed).
     """
@@ -95,7 +97,7 @@ def benchmark(dataset: str | Path | ad.AnnData,
                           knn_backend=knn_backend, device=device, backed=backed,
                           scheduler=scheduler, n_workers=n_workers, run_dir=run_dir,
                           resume=resume, modality=modality, models=models,
-                          use_cache=use_cache)[0]
+                          use_cache=use_cache, spatial_key=spatial_key)[0]
 
 
 def with_models(embeddings: Any, models: Sequence[Any] | None) -> Any:
@@ -133,7 +135,8 @@ def benchmark_grid(datasets: Sequence[str | Path | ad.AnnData],
                    scheduler: Any = None, n_workers: int | None = None,
                    run_dir: str | Path | None = None, resume: bool = False,
                    modality: str | None = None, models: Sequence[Any] | None = None,
-                   use_cache: bool = True) -> list[BenchmarkResult]:
+                   use_cache: bool = True, spatial_key: str | None = None
+                   ) -> list[BenchmarkResult]:
     """The grid datasets x seeds x inputs x tasks: one :class:`BenchmarkResult` (one results
     document) per dataset, in order. Arguments as for :func:`benchmark`."""
     seeds = check_seeds(seeds, seed)
@@ -144,7 +147,7 @@ def benchmark_grid(datasets: Sequence[str | Path | ad.AnnData],
     plans = [plan_dataset(i, d, embeddings, predictions, tasks, seeds=seeds, context=context,
                           controls=controls, label_key=label_key, batch_key=batch_key,
                           task_options=task_options, backed=backed, modality=modality,
-                          use_cache=use_cache)
+                          use_cache=use_cache, spatial_key=spatial_key)
              for i, d in enumerate(datasets)]
     directory = None
     if run_dir is not None:

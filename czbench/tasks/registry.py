@@ -32,6 +32,8 @@ BUILTIN_TASKS = {
     "perturbation_expression_prediction":
         "czbench.tasks.perturbation.task:PerturbationExpressionPredictionTask",
     "replicate_retrieval": "czbench.tasks.replicate_retrieval:ReplicateRetrievalTask",
+    "niche_composition": "czbench.tasks.niche_composition:NicheCompositionTask",
+    "spatial_domains": "czbench.tasks.spatial_domains:SpatialDomainsTask",
 }
 #: the tasks a run on a transcriptomics dataset scores by default (where its columns allow);
 #: each modality lists its own (:mod:`czbench.datasets.modalities`)
