@@ -149,7 +149,8 @@ BUILTIN_DATASETS: tuple[DatasetInfo, ...] = (
         counts_layer="",
         modality="spatial",
         spatial_key="spatial",
-        task_options={task: {"missing_labels": "drop"} for task in (
-            "niche_composition", "clustering", "embedding", "label_prediction")},
+        task_options={**{task: {"missing_labels": "drop"} for task in (
+            "niche_composition", "clustering", "embedding")},
+            "label_prediction": {"missing_labels": "drop", "max_cells": 2000}},
     ),
 )
