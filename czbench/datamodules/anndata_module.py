@@ -5,7 +5,8 @@ Each batch is a dict::
     {"x": float32 (batch, genes), "index": int64 row ids into the AnnData,
      "cell_type": int64 codes, "batch": int64 codes, ...}   # the obs columns present
 
-plus ``"spatial"``: float32 (batch, 2) coordinates when the dataset is spatial (µm).
+plus ``"spatial"``: float32 (batch, 2) coordinates when the dataset is spatial (µm), and the
+same as ``spatial_x`` / ``spatial_y`` (the obs columns the spatial tasks read).
 
 ``dm.categories[column]`` maps codes back to names. The data is read in ``setup`` (or when
 ``adata`` / ``n_genes`` is first asked for), never in ``__init__``; DataLoader workers receive
@@ -91,8 +92,9 @@ class Collate:
                  "index": torch.from_numpy(index)}
         for key, codes in self.codes.items():
             batch[key] = torch.from_numpy(codes[index])
-        if self.spatial is not None:
+        if self.spatial is not None:  # and as the obs columns the spatial tasks read
             batch["spatial"] = torch.from_numpy(self.spatial[index])
+            batch["spatial_x"], batch["spatial_y"] = batch["spatial"].T.contiguous()
         return batch
 
 
