@@ -2,7 +2,8 @@
 cells within a radius (the cell itself excluded), and square tiles for spatially blocked folds.
 
 A k-d tree (scikit-learn's ``KDTree``) answers both queries in O(n log n) for 2-D points, so a
-million cells take seconds (benchmarks/bench_spatial.py). Definition: docs/spec.md#spatial.
+million cells take seconds (benchmarks/bench_spatial.py).
+Definition: docs/spec.md#task-niche_composition.
 """
 
 from __future__ import annotations
