@@ -5,8 +5,8 @@ Each batch is a dict::
     {"x": float32 (batch, genes), "index": int64 row ids into the AnnData,
      "cell_type": int64 codes, "batch": int64 codes, ...}   # the obs columns present
 
-plus ``"spatial"``: float32 (batch, 2) coordinates when the dataset is spatial (µm), and the
-same as ``spatial_x`` / ``spatial_y`` (the obs columns the spatial tasks read).
+plus ``"spatial"``: float32 (batch, 2) coordinates when the dataset is spatial (µm); the obs
+columns the spatial tasks read (``spatial_x``, ``spatial_y``) travel as codes like the others.
 
 ``dm.categories[column]`` maps codes back to names. The data is read in ``setup`` (or when
 ``adata`` / ``n_genes`` is first asked for), never in ``__init__``; DataLoader workers receive
@@ -92,9 +92,8 @@ class Collate:
                  "index": torch.from_numpy(index)}
         for key, codes in self.codes.items():
             batch[key] = torch.from_numpy(codes[index])
-        if self.spatial is not None:  # and as the obs columns the spatial tasks read
+        if self.spatial is not None:
             batch["spatial"] = torch.from_numpy(self.spatial[index])
-            batch["spatial_x"], batch["spatial_y"] = batch["spatial"].T.contiguous()
         return batch
 
 
@@ -245,7 +244,8 @@ class AnnDataModule(L.LightningDataModule):
             adata = load(data, backed=self.backed, **keys)
         obs = adata.obs
         obs_keys = self.obs_keys_requested if self.obs_keys_requested is not None else \
-            [*(c for c in STANDARD_COLUMNS if c in obs), *_registered_columns(adata)]
+            [*(c for c in STANDARD_COLUMNS if c in obs), *_registered_columns(adata),
+             *(c for c in ("spatial_x", "spatial_y") if c in obs)]
         for key in obs_keys:
             if key not in obs:
                 raise InputError(f"obs_keys: column '{key}' not in obs; columns are: "
