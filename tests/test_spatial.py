@@ -247,3 +247,30 @@ def test_spatial_pca_and_controls_are_seeded_and_log1p(merfish, inputs):
     negative.obsm["spatial"] = np.random.default_rng(0).uniform(size=(20, 2))
     with pytest.raises(InputError, match="X: has negative values"):
         baseline("pca", ds.from_anndata(negative, modality="spatial"))
+
+
+def test_callback_scores_label_prediction_with_spatial_blocks(merfish, inputs):
+    import lightning as L
+    import torch
+
+    from czbench.callbacks import BenchmarkCallback
+
+    table = torch.as_tensor(inputs["pca"])
+
+    class Lookup(L.LightningModule):
+        def embed(self, batch):
+            return table[batch["index"]]
+
+        def validation_step(self, batch, batch_idx):
+            assert batch["spatial"].dtype == torch.float32
+
+    callback = BenchmarkCallback(["label_prediction", "niche_composition"], seed=0,
+                                 device="cpu", task_options={
+                                     "label_prediction": {"classifiers": ["knn"]}})
+    dm = AnnDataModule(MERFISH, split_fractions=(0.7, 0.3, 0.0), batch_size=512, seed=0)
+    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                        enable_checkpointing=False, enable_model_summary=False,
+                        callbacks=[callback])
+    trainer.validate(Lookup(), datamodule=dm, verbose=False)
+    grouped = [r for r in callback.results_ if r.params.get("grouped_by") == "spatial_tile"]
+    assert grouped and any(r.task == "niche_composition" for r in callback.results_)

@@ -6,7 +6,8 @@ Each batch is a dict::
      "cell_type": int64 codes, "batch": int64 codes, ...}   # the obs columns present
 
 plus ``"spatial"``: float32 (batch, 2) coordinates when the dataset is spatial (µm); the obs
-columns the spatial tasks read (``spatial_x``, ``spatial_y``) travel as codes like the others.
+columns the spatial tasks read (``spatial_x``, ``spatial_y``, ``spatial_tile``) travel as
+codes like the others.
 
 ``dm.categories[column]`` maps codes back to names. The data is read in ``setup`` (or when
 ``adata`` / ``n_genes`` is first asked for), never in ``__init__``; DataLoader workers receive
@@ -245,7 +246,7 @@ class AnnDataModule(L.LightningDataModule):
         obs = adata.obs
         obs_keys = self.obs_keys_requested if self.obs_keys_requested is not None else \
             [*(c for c in STANDARD_COLUMNS if c in obs), *_registered_columns(adata),
-             *(c for c in ("spatial_x", "spatial_y") if c in obs)]
+             *(c for c in ("spatial_x", "spatial_y", "spatial_tile") if c in obs)]
         for key in obs_keys:
             if key not in obs:
                 raise InputError(f"obs_keys: column '{key}' not in obs; columns are: "
