@@ -405,8 +405,9 @@ def test_package_exports():
     assert sorted(czbench.estimators.__all__) == sorted([
         "BatchIntegrationBenchmark", "ClusteringBenchmark", "CrossSpeciesIntegrationBenchmark",
         "CrossSpeciesLabelPredictionBenchmark", "EmbeddingBenchmark", "InputTypeError",
-        "LabelPredictionBenchmark", "PerturbationExpressionPredictionBenchmark",
-        "ReplicateRetrievalBenchmark", "SequenceClassificationBenchmark",
-        "SequentialOrganizationBenchmark", "TaskBenchmark", "results_frame"])
+        "LabelPredictionBenchmark", "NicheCompositionBenchmark",
+        "PerturbationExpressionPredictionBenchmark", "ReplicateRetrievalBenchmark",
+        "SequenceClassificationBenchmark", "SequentialOrganizationBenchmark",
+        "SpatialDomainsBenchmark", "TaskBenchmark", "results_frame"])
     for name in czbench.estimators.__all__:
         assert getattr(czbench.estimators, name).__module__.startswith("czbench.estimators.")

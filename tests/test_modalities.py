@@ -272,9 +272,9 @@ def test_the_add_a_modality_code_in_the_docs_runs(capsys):
         for block in blocks:
             exec(compile(block, "docs/modalities.md", "exec"), {})
     finally:
-        ds.unregister_modality("spatial")
+        ds.unregister_modality("visium")
     out = capsys.readouterr().out
-    assert "spatial spot" in out and "clustering" in out
+    assert "visium spot" in out and "clustering" in out
 
 
 def test_tasks_dropping_the_same_rows_share_one_knn_graph_on_those_rows(plate):

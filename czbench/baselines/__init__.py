@@ -13,12 +13,13 @@ from typing import Any
 
 from czbench.baselines.base import BASELINE_KINDS, Baseline
 from czbench.baselines.expression import PCA, RAW, pca_baseline, raw_baseline
+from czbench.baselines.spatial import SPATIAL_PCA
 from czbench.context import DEFAULT_SEED
 from czbench.errors import InputError
 from czbench.registry import Registry
 
 #: the generic baselines, by name
-BUILTIN_BASELINES = {b.name: b for b in (PCA, RAW)}
+BUILTIN_BASELINES = {b.name: b for b in (PCA, RAW, SPATIAL_PCA)}
 REGISTRY: Registry[Baseline] = Registry("baseline", BUILTIN_BASELINES,
                                         group="czbench.baselines", asset_type=Baseline)
 

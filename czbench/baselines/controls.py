@@ -13,6 +13,8 @@ methods moves):
 * ``control:onehot`` — one-hot cell type plus N(0, 0.01²) jitter: perfect biology.
 * ``control:pca`` — the unintegrated PCA embedding itself (``baseline:pca``, or the dataset's
   shipped PCA when X is not counts).
+* spatial data adds ``control:coordinates`` and ``control:shuffled_coordinates``
+  (:mod:`czbench.baselines.spatial`).
 """
 
 from __future__ import annotations
@@ -83,4 +85,8 @@ def control_embeddings(adata: ad.AnnData, *, seed: int, label_key: str = "cell_t
                         np.zeros((1, codes.max() + 1), dtype=np.float32)])[codes]
     out["control:onehot"] = onehot + rng.normal(0, ONEHOT_JITTER, onehot.shape).astype(np.float32)
     out["control:pca"] = pca
+    if modality_of(adata).spatial:  # position alone, and neighbours that are not neighbours
+        from czbench.baselines.spatial import spatial_controls
+
+        out.update(spatial_controls(adata, seed))
     return out

@@ -31,6 +31,10 @@ def pca_baseline(adata: ad.AnnData, *, n_top_genes: int = 3000, n_comps: int = 5
     """The PCA baseline embedding (cells x min(50, genes - 1, cells - 1)), float32."""
     import scanpy as sc
 
+    if modality_of(adata).spatial:  # spatial values: log1p of what is given, not counts
+        from czbench.baselines.spatial import log1p_pca
+
+        return log1p_pca(adata, seed)
     if not modality_of(adata).counts:
         return feature_pca(adata, n_comps=n_comps, seed=seed)
     work = log_normalized_hvg(adata, n_top_genes=n_top_genes, what="baseline:pca")

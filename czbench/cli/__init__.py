@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "morphology: image-based profiles); picks the default tasks and "
                      "baselines. Registered datasets declare their own")
     run.add_argument("--batch-key", help="obs column holding batches")
+    run.add_argument("--spatial-key", help="obsm key of your .h5ad's 2-D cell coordinates "
+                     "(default 'spatial' with --modality spatial; giving it implies spatial)")
     run.add_argument("--seed", type=int, default=None, help="seed of every random choice "
                      "(default 42)")
     run.add_argument("--seeds", type=_csv, metavar="S1,S2,...",

@@ -176,7 +176,7 @@ def run(args: argparse.Namespace, console: Console) -> None:
             batch_key=args.batch_key, task_options=request.options,
             knn_backend=args.knn_backend, device=args.device, backed=args.backed,
             scheduler=args.scheduler, n_workers=args.workers, run_dir=args.run_dir,
-            resume=args.resume, use_cache=not args.no_cache, **keys)
+            resume=args.resume, use_cache=not args.no_cache, spatial_key=args.spatial_key, **keys)
         results = run_config(config, on_step=on_step)
     for result, output in zip(results, request.outputs, strict=True):
         result.write_json(output, overwrite=args.overwrite)

@@ -5,6 +5,10 @@ Each batch is a dict::
     {"x": float32 (batch, genes), "index": int64 row ids into the AnnData,
      "cell_type": int64 codes, "batch": int64 codes, ...}   # the obs columns present
 
+plus ``"spatial"``: float32 (batch, 2) coordinates when the dataset is spatial (µm); the obs
+columns the spatial tasks read (``spatial_x``, ``spatial_y``, ``spatial_tile``) travel as
+codes like the others.
+
 ``dm.categories[column]`` maps codes back to names. The data is read in ``setup`` (or when
 ``adata`` / ``n_genes`` is first asked for), never in ``__init__``; DataLoader workers receive
 only the expression rows' source and the obs codes, never the whole AnnData.
@@ -78,9 +82,11 @@ class RowReader:
 class Collate:
     """Turns a list of row ids into a batch dict (picklable: a reader and the obs codes)."""
 
-    def __init__(self, reader: RowReader, codes: dict[str, np.ndarray]) -> None:
+    def __init__(self, reader: RowReader, codes: dict[str, np.ndarray],
+                 spatial: np.ndarray | None = None) -> None:
         self.reader = reader
         self.codes = codes
+        self.spatial = spatial
 
     def __call__(self, rows: list[int]) -> dict[str, torch.Tensor]:
         index = np.asarray(rows, dtype=np.int64)
@@ -88,6 +94,8 @@ class Collate:
                  "index": torch.from_numpy(index)}
         for key, codes in self.codes.items():
             batch[key] = torch.from_numpy(codes[index])
+        if self.spatial is not None:
+            batch["spatial"] = torch.from_numpy(self.spatial[index])
         return batch
 
 
@@ -114,6 +122,8 @@ class AnnDataModule(L.LightningDataModule):
         data: registered dataset name, .h5ad path, or AnnData.
         label_key, batch_key, species_key, time_key, condition_key: source obs columns for the
             standard columns (as in :func:`czbench.datasets.load`).
+        spatial_key: obsm key of the cells' 2-D coordinates (makes the data spatial; default
+            ``spatial`` on a spatial dataset): each batch then carries ``batch["spatial"]``.
         obs_keys: obs columns to put in each batch as integer codes (default: the ones the
             data has among ``cell_type``, ``batch``, ``species``, ``time``, ``condition``, plus
             the columns a registered dataset's task options read, e.g. ``compound``; times
@@ -138,7 +148,8 @@ class AnnDataModule(L.LightningDataModule):
     def __init__(self, data: str | Path | ad.AnnData, *, label_key: str | None = None,
                  batch_key: str | None = None, species_key: str | None = None,
                  time_key: str | None = None, condition_key: str | None = None,
-                 obs_keys: Sequence[str] | None = None, normalize: bool = False,
+                 spatial_key: str | None = None, obs_keys: Sequence[str] | None = None,
+                 normalize: bool = False,
                  target_sum: float | None = None, genes: Sequence[str] | None = None,
                  split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
                  split_key: str | None = None, val_max_cells: int | None = None,
@@ -160,7 +171,7 @@ class AnnDataModule(L.LightningDataModule):
         self.data = data
         self.keys = {"label_key": label_key, "batch_key": batch_key,
                      "species_key": species_key, "time_key": time_key,
-                     "condition_key": condition_key}
+                     "condition_key": condition_key, "spatial_key": spatial_key}
         self.obs_keys_requested = None if obs_keys is None else list(obs_keys)
         self.normalize = bool(normalize)
         if target_sum is not None and (isinstance(target_sum, bool) or
@@ -235,7 +246,8 @@ class AnnDataModule(L.LightningDataModule):
             adata = load(data, backed=self.backed, **keys)
         obs = adata.obs
         obs_keys = self.obs_keys_requested if self.obs_keys_requested is not None else \
-            [*(c for c in STANDARD_COLUMNS if c in obs), *_registered_columns(adata)]
+            [*(c for c in STANDARD_COLUMNS if c in obs), *_registered_columns(adata),
+             *(c for c in ("spatial_x", "spatial_y", "spatial_tile") if c in obs)]
         for key in obs_keys:
             if key not in obs:
                 raise InputError(f"obs_keys: column '{key}' not in obs; columns are: "
@@ -271,8 +283,10 @@ class AnnDataModule(L.LightningDataModule):
                 library_target(matrix)
         self._obs_keys, self._categories, self._codes = list(obs_keys), categories, codes
         self._missing_genes = missing
+        spatial = obs[["spatial_x", "spatial_y"]].to_numpy(np.float32) \
+            if {"spatial_x", "spatial_y"} <= set(obs.columns) else None
         self._collate = Collate(RowReader(adata, layer, gene_index, target_sum,
-                                          log1p=self.normalize), codes)
+                                          log1p=self.normalize), codes, spatial)
         self._adata = adata
 
     # -- splits ------------------------------------------------------------------------------

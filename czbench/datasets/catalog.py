@@ -151,4 +151,26 @@ BUILTIN_DATASETS: tuple[DatasetInfo, ...] = (
         tasks=("sequence_classification",),
         task_options={"sequence_classification": {"group_key": "leakage_group"}},
     ),
+    DatasetInfo(
+        name="merfish_preoptic_mouse_seraster",
+        description="MERFISH of the mouse hypothalamic preoptic region, one slice: 6,509 cells "
+                    "with 2-D centroids (um) x 155 genes; volume-normalised expression (not "
+                    "counts); 9 cell types (992 ambiguous cells unlabelled); no region labels",
+        file="merfish_preoptic_mouse_seraster.h5ad",
+        sha256="f7cb7a5ef35a6a9aeeebd26d457f21b7b5f569c6bc2313ef043d3ce3b180438c",
+        n_cells=6509, n_genes=155,
+        columns={"cell_type": "cell_type"},
+        licence="CC0-1.0 (Dryad doi:10.5061/dryad.8t8s248)",
+        source="GitHub JEFworks-Lab/SEraster data/merfish_mousePOA.rda, commit effadf51 "
+               "(a subset of the Dryad table of Moffitt et al.); centroids checked against "
+               "drieslab/spatial-datasets, commit 12a495fe",
+        citation="Moffitt JR et al. (2018) Science (doi:10.1126/science.aau5324); Aihara G "
+                 "et al. (2024) Bioinformatics (SEraster)",
+        counts_layer="",
+        modality="spatial",
+        spatial_key="spatial",
+        task_options={**{task: {"missing_labels": "drop"} for task in (
+            "niche_composition", "clustering", "embedding")},
+            "label_prediction": {"missing_labels": "drop", "max_cells": 2000}},
+    ),
 )

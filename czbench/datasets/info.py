@@ -31,6 +31,7 @@ class DatasetInfo:
         task_options: {task: {option: value}}: how the dataset is read by a task (e.g. the
             replicate-retrieval task's ``perturbation_key`` and ``control``); a run uses them
             under the user's own options.
+        spatial_key: the ``obsm`` key of the rows' 2-D coordinates (spatial modality).
     """
 
     name: str
@@ -50,6 +51,7 @@ class DatasetInfo:
     modality: str = "transcriptomics"
     row_unit: str | None = None
     task_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    spatial_key: str | None = None
 
     @property
     def rows(self) -> str:

@@ -21,6 +21,7 @@ from czbench.datasets.sequence_files import (
     is_sequence_file,
     read_sequence_file,
 )
+from czbench.datasets.spatial import SPATIAL_TRANSFORM, add_spatial_columns
 from czbench.errors import CZBenchWarning, InputError
 from czbench.utils.hashing import sha256_array, sha256_file, sha256_parts
 
@@ -82,7 +83,7 @@ def load(name_or_path: str | Path, *, label_key: str | None = None,
          batch_key: str | None = None, species_key: str | None = None,
          time_key: str | None = None, condition_key: str | None = None,
          verify: bool = True, backed: bool = False, modality: str | None = None,
-         sequence_key: str | None = None) -> ad.AnnData:
+         sequence_key: str | None = None, spatial_key: str | None = None) -> ad.AnnData:
     """Load a registered dataset by name, or an .h5ad file by path, with standard obs columns.
 
     The ``*_key`` arguments name the source obs columns to use as ``cell_type``, ``batch``,
@@ -92,6 +93,9 @@ def load(name_or_path: str | Path, *, label_key: str | None = None,
     ``transcriptomics``, or ``sequence`` for a FASTA / CSV / TSV file); a registered dataset
     declares its own. On the ``sequence`` modality the sequences (obs column ``sequence_key``,
     default ``sequence``) are validated and kept, upper-cased, in ``obs["sequence"]``.
+    ``spatial_key``: the obsm key of the rows' 2-D coordinates (default ``spatial`` on spatial
+    data; giving it makes a file spatial), copied to obs as ``spatial_x``/``spatial_y``/
+    ``spatial_tile``.
     """
     overrides = {"cell_type": label_key, "batch": batch_key, "species": species_key,
                  "time": time_key, "condition": condition_key}
@@ -117,6 +121,7 @@ def load(name_or_path: str | Path, *, label_key: str | None = None,
         source = {"name": name, "path": str(path), "sha256": digest, "registered": True,
                   "counts_layer": info.counts_layer, "modality": info.modality,
                   "row_unit": info.rows}
+        spatial_key = spatial_key or info.spatial_key
     else:
         path = Path(name).expanduser()
         if path.suffix != ".h5ad" and not path.exists():
@@ -138,7 +143,7 @@ def load(name_or_path: str | Path, *, label_key: str | None = None,
             mapping["cell_type"] = "label"  # a sequence file's labels (FASTA: label=...)
         if "batch" not in mapping and "batch" in adata.obs.columns:
             mapping["batch"] = "batch"
-        kind = get_modality(modality or DEFAULT_MODALITY)
+        kind = get_modality(modality or ("spatial" if spatial_key else DEFAULT_MODALITY))
         source = {"name": path.stem, "path": str(path.resolve()), "sha256": digest,
                   "registered": False, "modality": kind.name, "row_unit": kind.row_unit}
     check_cells(adata, name)
@@ -148,8 +153,22 @@ def load(name_or_path: str | Path, *, label_key: str | None = None,
         raise InputError(f"sequence_key: only for sequence data; '{name}' is "
                          f"{source['modality']} data")
     applied = standardize_obs(adata, mapping, quiet)
+    source.update(_spatial(adata, source["modality"], spatial_key))
     adata.uns["czbench"] = {**source, "columns": applied}
     return adata
+
+
+def _spatial(adata: ad.AnnData, modality: str, spatial_key: str | None) -> dict[str, str]:
+    """On spatial data, the coordinates' obs columns (and the key recorded with the dataset);
+    a spatial key on data of another modality is an error."""
+    if not get_modality(modality).spatial:
+        if spatial_key is not None:
+            raise InputError(f"spatial_key: given for {modality} data; spatial coordinates "
+                             f"need modality 'spatial'")
+        return {}
+    spatial_key = spatial_key or "spatial"
+    add_spatial_columns(adata, spatial_key)
+    return {"spatial_key": spatial_key, "baseline_transform": SPATIAL_TRANSFORM}
 
 
 def check_cells(adata: ad.AnnData, name: str) -> None:
@@ -161,13 +180,15 @@ def check_cells(adata: ad.AnnData, name: str) -> None:
 def from_anndata(adata: ad.AnnData, *, name: str = "anndata", label_key: str | None = None,
                  batch_key: str | None = None, species_key: str | None = None,
                  time_key: str | None = None, condition_key: str | None = None,
-                 modality: str | None = None, sequence_key: str | None = None) -> ad.AnnData:
+                 modality: str | None = None, sequence_key: str | None = None,
+                 spatial_key: str | None = None) -> ad.AnnData:
     """Standardise an AnnData already in memory (a copy; the input is not changed);
-    ``modality`` says what its rows measure (default ``transcriptomics``; ``sequence``: the
-    sequences in obs column ``sequence_key``, see :func:`load`)."""
+    ``modality`` says what its rows measure (default ``transcriptomics``; ``spatial`` when a
+    ``spatial_key`` is given; ``sequence``: the sequences in obs column ``sequence_key``, see
+    :func:`load`)."""
     if not isinstance(adata, ad.AnnData):
         raise InputError(f"dataset: expected an AnnData, got {type(adata).__name__}")
-    kind = get_modality(modality or DEFAULT_MODALITY)
+    kind = get_modality(modality or ("spatial" if spatial_key else DEFAULT_MODALITY))
     check_cells(adata, name)
     adata = adata.copy()
     default_label = "label" if kind.name == "sequence" and "cell_type" not in adata.obs and \
@@ -183,7 +204,8 @@ def from_anndata(adata: ad.AnnData, *, name: str = "anndata", label_key: str | N
         digest = sha256_parts(digest, adata.obs["sequence"].tolist())
     adata.uns["czbench"] = {"name": name, "path": None, "sha256": digest,
                             "registered": False, "columns": applied, "modality": kind.name,
-                            "row_unit": kind.row_unit, **extra}
+                            "row_unit": kind.row_unit, **extra,
+                            **_spatial(adata, kind.name, spatial_key)}
     return adata
 
 

@@ -12,7 +12,7 @@ docs/modalities.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from czbench.errors import InputError
@@ -36,6 +36,11 @@ class Modality:
         tasks: the tasks a run scores by default on this modality (before the dataset's own).
         baselines: the generic baselines a run scores by default (``baseline:<name>``; on
             transcriptomics ``pca`` only when the data has counts).
+        controls: the modality's own controls beside the generic ones (``control:<name>``).
+        task_options: {task: {option: value}} a run uses on this modality's data under the
+            dataset's and the user's own (e.g. spatially blocked label prediction).
+        spatial: rows carry 2-D coordinates (``obsm[spatial_key]``), copied to obs as
+            ``spatial_x``/``spatial_y`` with their ``spatial_tile`` when loaded.
     """
 
     name: str
@@ -45,6 +50,9 @@ class Modality:
     counts: bool
     tasks: tuple[str, ...]
     baselines: tuple[str, ...] = ("pca",)
+    controls: tuple[str, ...] = ()
+    task_options: dict[str, dict[str, Any]] = field(default_factory=dict, hash=False)
+    spatial: bool = False
 
 
 TRANSCRIPTOMICS = Modality(
@@ -64,7 +72,17 @@ SEQUENCE = Modality(
     counts=False, tasks=("sequence_classification",),
     baselines=("kmer", "gc", "onehot", "kmer_dinucleotide_shuffled"))
 
-BUILTIN_MODALITIES = {m.name: m for m in (TRANSCRIPTOMICS, MORPHOLOGY, SEQUENCE)}
+SPATIAL = Modality(
+    "spatial", "spatial transcriptomics (MERFISH, Xenium, ...): expression of cells with 2-D "
+    "coordinates; values may be normalised, not counts", row_unit="cell", feature_unit="gene",
+    counts=False,
+    tasks=("niche_composition", "spatial_domains", "clustering", "embedding",
+           "label_prediction"),
+    baselines=("pca", "spatial_pca"), controls=("coordinates", "shuffled_coordinates"),
+    task_options={"label_prediction": {"group_key": "spatial_tile"}}, spatial=True)
+
+BUILTIN_MODALITIES = {m.name: m for m in (TRANSCRIPTOMICS, MORPHOLOGY, SEQUENCE,
+                                                 SPATIAL)}
 REGISTRY: Registry[Modality] = Registry("modality", BUILTIN_MODALITIES, asset_type=Modality)
 
 
@@ -115,6 +133,6 @@ def refuse_counts(adata: Any, what: str) -> None:
                          f"{modality.feature_unit}s, no counts){hint}")
 
 
-__all__ = ["BUILTIN_MODALITIES", "DEFAULT_MODALITY", "MORPHOLOGY", "SEQUENCE",
+__all__ = ["BUILTIN_MODALITIES", "DEFAULT_MODALITY", "MORPHOLOGY", "SEQUENCE", "SPATIAL",
            "TRANSCRIPTOMICS", "Modality", "get_modality", "list_modalities", "modality_of",
            "refuse_counts", "register_modality", "row_unit_of", "unregister_modality"]

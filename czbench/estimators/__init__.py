@@ -26,6 +26,8 @@ parameters, with the tasks' defaults; ``random_state`` is the seed of the run's
   by how well each perturbation's replicates (``y``) are retrieved ahead of the controls.
 * ``TaskBenchmark("name")`` runs any registered embedding task -- plugins' included -- with
   ``y`` as its target column and ``batch`` as its ``batch_key``.
+* ``NicheCompositionBenchmark`` and ``SpatialDomainsBenchmark`` score an embedding of cells
+  whose coordinates are passed as ``spatial``.
 * ``PerturbationExpressionPredictionBenchmark`` learns the ground truth from counts in ``fit``
   and scores predicted expression in ``score``.
 
@@ -50,6 +52,7 @@ from czbench.estimators.perturbation import PerturbationExpressionPredictionBenc
 from czbench.estimators.retrieval import ReplicateRetrievalBenchmark
 from czbench.estimators.sequence import SequenceClassificationBenchmark
 from czbench.estimators.sequential import SequentialOrganizationBenchmark
+from czbench.estimators.spatial import NicheCompositionBenchmark, SpatialDomainsBenchmark
 
 __all__ = [
     "BatchIntegrationBenchmark",
@@ -59,10 +62,12 @@ __all__ = [
     "EmbeddingBenchmark",
     "InputTypeError",
     "LabelPredictionBenchmark",
+    "NicheCompositionBenchmark",
     "PerturbationExpressionPredictionBenchmark",
     "ReplicateRetrievalBenchmark",
     "SequenceClassificationBenchmark",
     "SequentialOrganizationBenchmark",
+    "SpatialDomainsBenchmark",
     "TaskBenchmark",
     "results_frame",
 ]

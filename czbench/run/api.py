@@ -38,7 +38,7 @@ def benchmark(dataset: str | Path | ad.AnnData,
               scheduler: Any = None, n_workers: int | None = None,
               run_dir: str | Path | None = None, resume: bool = False,
               modality: str | None = None, models: Sequence[Any] | None = None,
-              use_cache: bool = True) -> BenchmarkResult:
+              use_cache: bool = True, spatial_key: str | None = None) -> BenchmarkResult:
     """Run ``tasks`` on each input of ``dataset`` for each seed; every input is checked
     before any work.
 
@@ -74,6 +74,8 @@ def benchmark(dataset: str | Path | ad.AnnData,
         models: models czbench runs to get embeddings, scored next to ``embeddings``:
             registered names (``harmony``, ``scvi``...), ``mlflow:PATH_OR_URI`` packages or
             :class:`czbench.models.Model` instances (:mod:`czbench.models`).
+        spatial_key: the obsm key of a file's 2-D cell coordinates (default ``spatial`` on
+            spatial data; giving it makes the data spatial).
         use_cache: read and write model outputs in the cache (``$CZBENCH_CACHE``), keyed by
             (model identity, dataset sha256, seed).
     """
@@ -83,7 +85,7 @@ def benchmark(dataset: str | Path | ad.AnnData,
                           knn_backend=knn_backend, device=device, backed=backed,
                           scheduler=scheduler, n_workers=n_workers, run_dir=run_dir,
                           resume=resume, modality=modality, models=models,
-                          use_cache=use_cache)[0]
+                          use_cache=use_cache, spatial_key=spatial_key)[0]
 
 
 def benchmark_grid(datasets: Sequence[str | Path | ad.AnnData],
@@ -99,7 +101,8 @@ def benchmark_grid(datasets: Sequence[str | Path | ad.AnnData],
                    scheduler: Any = None, n_workers: int | None = None,
                    run_dir: str | Path | None = None, resume: bool = False,
                    modality: str | None = None, models: Sequence[Any] | None = None,
-                   use_cache: bool = True) -> list[BenchmarkResult]:
+                   use_cache: bool = True, spatial_key: str | None = None
+                   ) -> list[BenchmarkResult]:
     """The grid datasets x seeds x inputs x tasks: one :class:`BenchmarkResult` (one results
     document) per dataset, in order. Arguments as for :func:`benchmark`; they build the run's
     :class:`~czbench.run.config.RunConfig` (:func:`run_config` runs one directly)."""
@@ -108,7 +111,8 @@ def benchmark_grid(datasets: Sequence[str | Path | ad.AnnData],
         controls=controls, label_key=label_key, batch_key=batch_key,
         task_options=task_options or {}, knn_backend=knn_backend, device=device,
         backed=backed, scheduler=scheduler, n_workers=n_workers, run_dir=run_dir,
-        resume=resume, modality=modality, models=models, use_cache=use_cache)
+        resume=resume, modality=modality, models=models, use_cache=use_cache,
+        spatial_key=spatial_key)
     return run_config(config, on_step=on_step)
 
 
@@ -126,7 +130,8 @@ def run_config(config: RunConfig, *, on_step: Callable[[str, int, int], None] | 
                           seeds=seeds, context=context, controls=config.controls,
                           label_key=config.label_key, batch_key=config.batch_key,
                           task_options=config.task_options, backed=config.backed,
-                          modality=config.modality, use_cache=config.use_cache)
+                          modality=config.modality, use_cache=config.use_cache,
+                          spatial_key=config.spatial_key)
              for i, d in enumerate(config.datasets)]
     how = "serial" if config.scheduler is None else "dask"
     for plan in plans:

@@ -71,6 +71,7 @@ class RunConfig:
     resume: bool = False
     modality: str | None = None
     use_cache: bool = True
+    spatial_key: str | None = None
 
     def __post_init__(self) -> None:
         datasets = self.datasets

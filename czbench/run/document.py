@@ -109,7 +109,9 @@ def dataset_entry(adata: Any, **extra: Any) -> dict[str, Any]:
     return {"name": meta.get("name"), "path": meta.get("path"), "sha256": meta.get("sha256"),
             "n_cells": int(adata.n_obs), "n_genes": int(adata.n_vars),
             "columns": dict(meta.get("columns", {})),
-            "modality": modality_of(adata).name, "row_unit": row_unit_of(adata), **extra}
+            "modality": modality_of(adata).name, "row_unit": row_unit_of(adata),
+            **{k: meta[k] for k in ("spatial_key", "baseline_transform") if k in meta},
+            **extra}
 
 
 def new_document(*, seeds: Sequence[int], dataset: dict[str, Any], tasks: Sequence[Task],

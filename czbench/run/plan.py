@@ -37,29 +37,31 @@ class DatasetLoader:
     batch_key: str | None = None
     backed: bool = False
     modality: str | None = None
+    spatial_key: str | None = None
 
     def load(self) -> ad.AnnData:
         return prepare_dataset(self.source, self.label_key, self.batch_key, self.backed,
-                               self.modality)
+                               self.modality, self.spatial_key)
 
 
 def prepare_dataset(dataset: str | Path | ad.AnnData, label_key: str | None,
                     batch_key: str | None, backed: bool = False,
-                    modality: str | None = None) -> ad.AnnData:
+                    modality: str | None = None, spatial_key: str | None = None
+                    ) -> ad.AnnData:
     """A registered name, an .h5ad path or an AnnData, with czbench's standard obs columns
-    and its modality."""
+    and its modality (on spatial data, the coordinates' obs columns)."""
     if isinstance(dataset, ad.AnnData):
         meta = dataset.uns.get("czbench", {})
-        if meta and label_key is None and batch_key is None and \
+        if meta and label_key is None and batch_key is None and spatial_key is None and \
                 modality in (None, meta.get("modality", DEFAULT_MODALITY)):
             return dataset
         return from_anndata(dataset, label_key=label_key, batch_key=batch_key,
-                            modality=modality)
+                            modality=modality, spatial_key=spatial_key)
     if not isinstance(dataset, str | Path):
         raise InputError(f"dataset: expected a registered name, an .h5ad path or an AnnData, "
                          f"got {type(dataset).__name__}")
     return load(dataset, label_key=label_key, batch_key=batch_key, backed=backed,
-                modality=modality)
+                modality=modality, spatial_key=spatial_key)
 
 
 def default_task_names(adata: ad.AnnData) -> tuple[str, ...]:
@@ -76,11 +78,13 @@ def registered_options(adata: ad.AnnData, tasks: Sequence[str | Task] | None,
     e.g. the control of a screen) for the tasks run by name, under the user's ``user``."""
     out = {task: dict(options) for task, options in (user or {}).items()}
     name = adata.uns.get("czbench", {}).get("name")
-    if not (adata.uns.get("czbench", {}).get("registered") and name in list_datasets()):
-        return out
     named = default_task_names(adata) if tasks is None else \
         [t for t in ([tasks] if isinstance(tasks, str) else tasks) if isinstance(t, str)]
-    for task, options in get_info(name).task_options.items():
+    own = dict(modality_of(adata).task_options)  # e.g. spatially blocked label prediction
+    if adata.uns.get("czbench", {}).get("registered") and name in list_datasets():
+        own = {t: {**own.get(t, {}), **o} for t, o in {**own,
+                                                       **get_info(name).task_options}.items()}
+    for task, options in own.items():
         if task in named:
             out[task] = {**options, **out.get(task, {})}
     return out
@@ -181,12 +185,13 @@ def plan_dataset(index: int, dataset: Any, embeddings: Any, predictions: Any,
                  controls: bool, label_key: str | None, batch_key: str | None,
                  task_options: Mapping[str, Mapping[str, Any]] | None,
                  backed: bool = False, modality: str | None = None,
-                 use_cache: bool = True) -> DatasetPlan:
+                 use_cache: bool = True, spatial_key: str | None = None) -> DatasetPlan:
     """Load and check one dataset, its tasks and its inputs; prepare each task once per seed;
     lay out its cells. The plan's context has the dataset's own cache (the PCA its seeds'
     baselines, controls and tasks share)."""
     context = context.with_new_cache()
-    adata = prepare_dataset(dataset, label_key, batch_key, backed=backed, modality=modality)
+    adata = prepare_dataset(dataset, label_key, batch_key, backed=backed, modality=modality,
+                            spatial_key=spatial_key)
     task_options = registered_options(adata, tasks, task_options)
     instances = make_tasks(tasks, task_options=task_options,
                            available_columns=tuple(adata.obs.columns),
@@ -205,6 +210,7 @@ def plan_dataset(index: int, dataset: Any, embeddings: Any, predictions: Any,
         if not any(t.input_kind == "embedding" for t in instances):
             raise InputError("controls: control embeddings need a task that scores embeddings")
         names = [c for c in CONTROLS if c != "shuffled_within_batch" or "batch" in adata.obs]
+        names += list(modality_of(adata).controls)
         inputs += [Input(f"control:{c}", "embedding", "control", f"control:{c}")
                    for c in names]
     if not inputs:
@@ -224,7 +230,7 @@ def plan_dataset(index: int, dataset: Any, embeddings: Any, predictions: Any,
     on_disk = isinstance(dataset, str | Path)
     plan = DatasetPlan(
         index=index, key=str(dataset) if on_disk else f"anndata#{index}", adata=adata,
-        loader=DatasetLoader(str(dataset), label_key, batch_key, backed, modality)
+        loader=DatasetLoader(str(dataset), label_key, batch_key, backed, modality, spatial_key)
         if on_disk else None,
         tasks=instances, inputs=inputs, input_tasks=input_tasks, seeds=seeds, context=context,
         document=document, manifest={})

@@ -33,6 +33,8 @@ BUILTIN_TASKS = {
         "czbench.tasks.perturbation.task:PerturbationExpressionPredictionTask",
     "replicate_retrieval": "czbench.tasks.replicate_retrieval:ReplicateRetrievalTask",
     "sequence_classification": "czbench.tasks.sequence_classification:SequenceClassificationTask",
+    "niche_composition": "czbench.tasks.niche_composition:NicheCompositionTask",
+    "spatial_domains": "czbench.tasks.spatial_domains:SpatialDomainsTask",
 }
 #: the tasks a run on a transcriptomics dataset scores by default (where its columns allow);
 #: each modality lists its own (:mod:`czbench.datasets.modalities`)

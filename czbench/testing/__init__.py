@@ -10,7 +10,7 @@ Each ``check_*`` runs every check of its asset's contract, even after a failure,
 the synthetic dataset ``check_task`` uses by default.
 """
 
-from czbench.testing.data import example_data
+from czbench.testing.data import example_data, spatial_example_data
 from czbench.testing.dataset_checks import check_dataset
 from czbench.testing.metric_checks import check_metric
 from czbench.testing.model_checks import check_model
@@ -18,4 +18,4 @@ from czbench.testing.report import ConformanceError, ConformanceReport
 from czbench.testing.task_checks import check_task
 
 __all__ = ["ConformanceError", "ConformanceReport", "check_dataset", "check_metric",
-           "check_model", "check_task", "example_data"]
+           "check_model", "check_task", "example_data", "spatial_example_data"]

@@ -61,6 +61,17 @@ def example_data(seed: int = 0, n_cells: int = 300, n_genes: int = 200) -> ad.An
                         condition_key="condition")
 
 
+def spatial_example_data(seed: int = 0, n_cells: int = 400) -> ad.AnnData:
+    """A synthetic spatial dataset (:func:`czbench.datasets.synthetic.spatial_tissue`: cell
+    types clustered in space, ``region`` labels), loaded as modality ``spatial``: what the
+    spatial tasks' conformance checks run on."""
+    from czbench.datasets import from_anndata
+    from czbench.datasets.synthetic import spatial_tissue
+
+    adata = spatial_tissue(n_cells, seed=seed, purity=0.8)
+    return from_anndata(adata, name=f"spatial_example_seed{seed}", modality="spatial")
+
+
 def is_numeric(values: pd.Series) -> bool:
     """A column of numbers (not booleans, not categories)."""
     return values.dtype.kind in "iuf"
