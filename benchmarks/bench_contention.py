@@ -64,10 +64,10 @@ def stop_neighbour(proc: subprocess.Popen | None) -> None:
 
 def kernels(n: int) -> dict:
     """name -> zero-argument callable, on the mixture at ``n`` cells (inputs prepared once)."""
-    from czbench.neighbors.leiden import fuzzy_connectivities, leiden
     from czbench.metrics import batch_silhouette, ilisi_knn, kbet_per_label, silhouette_samples
     from czbench.metrics.retrieval import average_precision
     from czbench.neighbors import knn_graph
+    from czbench.neighbors.leiden import fuzzy_connectivities, leiden
 
     x, obs = mixture(n)
     types, batches = obs["cell_type"].to_numpy(), obs["batch"].to_numpy()
