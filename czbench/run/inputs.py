@@ -30,7 +30,7 @@ from czbench.errors import InputError
 from czbench.models import MODEL_PREFIXES, check_model_spec, get_model
 from czbench.models.cache import cached_embedding
 from czbench.tasks import list_tasks, task_class
-from czbench.utils.arrays import check_embedding
+from czbench.utils.arrays import align_frame, check_embedding
 from czbench.utils.params import jsonable
 
 KINDS = ("embedding", "expression")
@@ -227,7 +227,7 @@ def check_values(item: Input, values: Any, adata: ad.AnnData) -> Any:
         raise InputError(f"embedding: {item.id} is an AnnData; embeddings are cells x dims "
                          f"arrays (pass it as a prediction)")
     if isinstance(values, pd.DataFrame):
-        values = align_frame(item.id, values, adata)
+        values = align_frame(f"embedding: {item.id}", values, adata.obs_names)
     if getattr(values, "ndim", 0) != 2:
         raise InputError(f"embedding: {item.id} must be 2-D (cells x dims), got shape "
                          f"{getattr(values, 'shape', None)}")
@@ -237,27 +237,3 @@ def check_values(item: Input, values: Any, adata: ad.AnnData) -> Any:
     if item.kind == "embedding":
         check_embedding(values, f"embedding: {item.id}")
     return values
-
-
-def align_frame(name: str, frame: pd.DataFrame, adata: ad.AnnData) -> np.ndarray:
-    """A DataFrame embedding's rows in the dataset's cell order, matched by index (cell
-    names); an index that does not name exactly the dataset's cells is refused."""
-    index = frame.index.astype(str)
-    if not index.is_unique:
-        raise InputError(f"embedding: {name} (DataFrame) has duplicated index values; expected "
-                         f"one row per cell name")
-    cells = adata.obs_names.astype(str)
-    missing = cells.difference(index)
-    extra = index.difference(cells)
-    if len(missing) or len(extra):
-        shown = ", ".join(map(str, (missing if len(missing) else extra)[:3]))
-        raise InputError(f"embedding: {name} (DataFrame) index does not match the dataset's "
-                         f"cell names ({len(missing)} cells missing, {len(extra)} unknown rows, "
-                         f"e.g. {shown}); index it by obs_names, or pass .to_numpy() to use row "
-                         f"order")
-    numeric = frame.select_dtypes(include="number")
-    if numeric.shape[1] != frame.shape[1]:
-        raise InputError(f"embedding: {name} (DataFrame) has non-numeric columns: "
-                         f"{', '.join(map(str, frame.columns.difference(numeric.columns)[:3]))}")
-    position = pd.Index(index).get_indexer(cells)
-    return numeric.to_numpy()[position]
