@@ -168,7 +168,8 @@ def test_tied_ranks_equal_the_mean_over_every_order():
         for order in product(*[sorted(set(permutations(g))) for g in groups]):
             labels = [lab for group in order for lab in group]
             hits = np.cumsum(labels)
-            aps.append(sum(h / k for k, (h, lab) in enumerate(zip(hits, labels), 1) if lab)
+            aps.append(sum(h / k for k, (h, lab) in enumerate(zip(hits, labels, strict=True), 1)
+                            if lab)
                        / len(pos))
         assert _ap_rows(pos[None].copy(), neg[None].copy())[0] == pytest.approx(
             np.mean(aps), abs=1e-12)
