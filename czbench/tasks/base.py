@@ -256,9 +256,10 @@ class Task(ABC):
         neighbours; it is computed here otherwise. When the task scores only the labelled rows
         (``missing_labels="drop"``), a graph is used only if it was built on those rows."""
         context = as_context(context)
-        values = self._prepare_values(values)
+        values = _own_copy(self._prepare_values(values), values)
         n_given = int(values.shape[0])
         self.check_inputs(obs, n_given)
+        obs = obs.copy()  # a task that writes to obs cannot change what later tasks read
         rows = self.labelled_rows(obs)
         if rows is not None:  # missing_labels="drop": score the labelled rows only
             index = torch.as_tensor(rows, device=values.device) \
@@ -329,3 +330,17 @@ class Task(ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
         return f"{type(self).__name__}({args})"
+
+
+def _own_copy(values: Any, given: Any) -> Any:
+    """``values``, copied if it shares memory with ``given`` (the caller's input): a task that
+    writes to its input cannot change what later tasks read."""
+    if isinstance(values, torch.Tensor) and isinstance(given, torch.Tensor):
+        return values.clone() if values.data_ptr() == given.data_ptr() else values
+    if sp.issparse(values):
+        return values.copy() if values is given or (
+            sp.issparse(given) and np.may_share_memory(values.data, given.data)) else values
+    if isinstance(values, np.ndarray) and isinstance(given, np.ndarray) and \
+            np.may_share_memory(values, given):
+        return values.copy()
+    return values
