@@ -8,8 +8,11 @@ batch and aggregate scores. Control embeddings appear in the tables, not in the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from html import escape
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,7 +20,8 @@ import pandas as pd
 from czbench.errors import InputError
 from czbench.run.document import read_json
 from czbench.run.summary import BATCH, BIO, SCIB_BATCH, SCIB_BIO
-from czbench.utils.io import atomic_write_text
+from czbench.utils.checks import check_output_path
+from czbench.utils.io import atomic_write_bytes, atomic_write_text
 from czbench.utils.params import format_params
 
 AGGREGATES = ("avg_bio", "scib_overall", "mean_normalized")
@@ -28,6 +32,10 @@ def load_runs(paths: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     each embedding (prefixed by its file's stem where labels would collide)."""
     if not paths:
         raise InputError("results: give at least one results file")
+    resolved = [Path(p).resolve() for p in paths]
+    twice = next((p for i, p in enumerate(paths) if resolved[i] in resolved[:i]), None)
+    if twice is not None:
+        raise InputError(f"results: {twice} is given twice; give each results file once")
     documents = [(Path(p), read_json(p)) for p in paths]
     for path, doc in documents:
         if "summary" not in doc:
@@ -151,9 +159,25 @@ def _bars(summary: pd.DataFrame, task: str, path: Path) -> Path:
     ax.set_title(task)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    return _save_figure(fig, path)
+
+
+def _save_figure(fig: Any, path: Path) -> Path:
+    """Save ``fig`` as a PNG through czbench's atomic, link-refusing writer."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
-    return path
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def figure_name(task: str) -> str:
+    """The file name of a task's chart: the task name made safe (never a path)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(task)).strip("._") or "task"
+    return f"{safe}.png"
 
 
 def _summary_figure(summary: pd.DataFrame, aggregates: pd.DataFrame, path: Path) -> Path:
@@ -189,9 +213,7 @@ def _summary_figure(summary: pd.DataFrame, aggregates: pd.DataFrame, path: Path)
     ax.axvline(len(columns) - 0.5, color="white", lw=3)
     ax.set_title("bio conservation | batch correction | aggregates", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save_figure(fig, path)
 
 
 def write_report(paths: Sequence[str | Path], output: str | Path, *,
@@ -205,24 +227,33 @@ def write_report(paths: Sequence[str | Path], output: str | Path, *,
     output = Path(output)
     summary, aggregates = load_runs(paths)
     tables = task_tables(summary)
+    charts = {task: figure_name(task) for task in tables}
+    if len(set(charts.values())) < len(charts):
+        charts = {task: f"{i}-{name}" for i, (task, name) in enumerate(charts.items())}
     targets = [output / "report.md", output / "report.html", output / "summary.png",
-               *(output / f"{task}.png" for task in tables)]
-    existing = [t for t in targets if t.exists()]
+               *(output / name for name in charts.values())]
+    existing = [t for t in targets if t.exists() and not t.is_symlink()]
     if existing and not overwrite:
         raise InputError(f"output: {existing[0]} already exists; pass --overwrite to replace "
                          f"the report")
-    output.mkdir(parents=True, exist_ok=True)
+    for target in targets:  # links (dangling too), folders, pipes: refused before any work
+        check_output_path(target, overwrite=True)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as err:
+        raise InputError(f"output: {output} is not a folder") from err
     agg_table = aggregates.set_index("label")[list(AGGREGATES)].astype(float).round(4)
     sources = ", ".join(f"`{Path(p).name}`" for p in paths)
+    html_sources = ", ".join(escape(Path(p).name) for p in paths)
     datasets = dataset_table(paths)
     md = [f"# czbench report\n\nResults: {sources}. Cells: mean ± sd over seeds "
           "(control-normalised score).\n\n", markdown_table(datasets)]
     html = [f"<html><head><meta charset='utf-8'><title>czbench report</title></head><body>"
-            f"<h1>czbench report</h1><p>Results: {sources}</p>", datasets.to_html(),
+            f"<h1>czbench report</h1><p>Results: {html_sources}</p>", datasets.to_html(),
             "<img src='summary.png'>"]
     for task, table in tables.items():
-        md += [f"\n## {task}\n\n![{task}]({task}.png)\n\n", markdown_table(table), "\n"]
-        html += [f"<h2>{task}</h2><img src='{task}.png'>", table.to_html()]
+        md += [f"\n## {task}\n\n![{task}]({charts[task]})\n\n", markdown_table(table), "\n"]
+        html += [f"<h2>{escape(task)}</h2><img src='{escape(charts[task])}'>", table.to_html()]
     md += ["\n## Aggregates\n\n![summary](summary.png)\n\n", markdown_table(agg_table), "\n"]
     html += ["<h2>Aggregates</h2>", agg_table.to_html()]
     scib = benchmarker_table(summary, min_max=min_max)
@@ -237,6 +268,6 @@ def write_report(paths: Sequence[str | Path], output: str | Path, *,
     atomic_write_text(targets[0], "".join(md))
     atomic_write_text(targets[1], "".join(html))
     _summary_figure(summary, aggregates, targets[2])
-    for task in tables:
-        _bars(summary, task, output / f"{task}.png")
+    for task, name in charts.items():
+        _bars(summary, task, output / name)
     return targets

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from czbench.errors import InputError
+from czbench.utils.io import atomic_write_text
 from czbench.utils.params import safe_name_part
 
 #: environment variable MLflow (>= 3.2) reads to switch its usage telemetry off
@@ -228,10 +229,11 @@ def log_to_mlflow(document: Mapping[str, Any], tracking_uri: str, *,
         for i in range(0, len(metrics), MAX_METRICS_PER_BATCH):
             client.log_batch(run_id, metrics=metrics[i:i + MAX_METRICS_PER_BATCH])
         with tempfile.TemporaryDirectory(prefix="czbench-mlflow-") as folder:
-            (Path(folder) / "results.json").write_text(json.dumps(document, indent=2) + "\n")
+            atomic_write_text(Path(folder) / "results.json", json.dumps(document, indent=2) + "\n")
             keys = {name: {k: row[k] for k in ("embedding", "task", "metric", "params")}
                     for name, row in names.items()}
-            (Path(folder) / "metric_names.json").write_text(json.dumps(keys, indent=2) + "\n")
+            atomic_write_text(Path(folder) / "metric_names.json",
+                              json.dumps(keys, indent=2) + "\n")
             client.log_artifacts(run_id, folder, artifact_path="czbench")
     except BaseException as err:
         with contextlib.suppress(Exception):  # the original error is the one to report
