@@ -87,7 +87,7 @@ def benchmark(dataset: str | Path | ad.AnnData,
             registered names (``harmony``, ``scvi``...), ``mlflow:PATH_OR_URI`` packages or
             :class:`czbench.models.Model` instances (:mod:`czbench.models`).
         use_cache: read and write model outputs in the cache (``$CZBENCH_CACHE``), keyed by
-            (model identity, dataset sha256, seed).
+            everything the output depends on (:func:`czbench.models.cache.cache_key`).
     """
     return benchmark_grid([dataset], embeddings, tasks, predictions=predictions, seed=seed,
                           seeds=seeds, controls=controls, label_key=label_key,
@@ -110,11 +110,12 @@ def with_models(embeddings: Any, models: Sequence[Any] | None) -> Any:
     if embeddings is None:
         return specs
     if isinstance(embeddings, Mapping):
-        clash = [s for s in specs if isinstance(s, str) and s in embeddings]
+        keys = [s if isinstance(s, str) else f"model:{getattr(s, 'name', s)}" for s in specs]
+        clash = [k for i, k in enumerate(keys) if k in embeddings or k in keys[:i]]
         if clash:
-            raise InputError(f"models: '{clash[0]}' is also a key of embeddings")
-        return {**embeddings, **{(s if isinstance(s, str) else f"model:{s.name}"): s
-                                 for s in specs}}
+            raise InputError(f"models: '{clash[0]}' is also a key of embeddings or given twice; "
+                             f"rename the array (a model is never put in its place)")
+        return {**embeddings, **dict(zip(keys, specs, strict=True))}
     if isinstance(embeddings, str | Path) or not isinstance(embeddings, Sequence):
         return embeddings  # collect_inputs reports it
     return [*embeddings, *specs]
