@@ -276,7 +276,7 @@ class Task(ABC):
         if self.knn_k and (knn is None or knn.k < min(self.knn_k, n)):
             knn = knn_graph(values, self.knn_k, backend=context.knn_backend, seed=context.seed,
                             device=context.device)
-        run = self._run(values, obs, knn, context)
+        run = check_run(self.name, self._run(values, obs, knn, context))
         if rows is not None:
             run.resolved["n_rows_missing_labels"] = n_given - int(len(rows))
         return run
@@ -344,3 +344,23 @@ def _own_copy(values: Any, given: Any) -> Any:
             np.may_share_memory(values, given):
         return values.copy()
     return values
+
+
+def check_run(task: str, run: Any) -> TaskRun:
+    """``run`` if it is a TaskRun of MetricResults with real values; else a one-line error
+    naming the task (a plugin's ``_run`` returning something else)."""
+    if not isinstance(run, TaskRun):
+        raise MetricError(f"task '{task}': _run returned a {type(run).__name__}, expected a "
+                          f"TaskRun (return self._output([...]))")
+    if not isinstance(run.results, list | tuple) or not isinstance(run.resolved, dict) \
+            or not isinstance(run.warnings, list | tuple):
+        raise MetricError(f"task '{task}': its TaskRun holds {type(run.results).__name__} "
+                          f"results; expected a list of MetricResult (self._result)")
+    for r in run.results:
+        if not isinstance(r, MetricResult):
+            raise MetricError(f"task '{task}': returned a {type(r).__name__} result, expected a "
+                              f"MetricResult (self._result)")
+        if isinstance(r.value, bool) or not isinstance(r.value, int | float | np.number):
+            raise MetricError(f"task '{task}': metric '{r.metric}' is a "
+                              f"{type(r.value).__name__}, expected a number")
+    return run
