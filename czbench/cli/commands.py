@@ -36,7 +36,8 @@ def list_plugins(console: Console) -> None:
                   title="Plugins (entry points in " + ", ".join(PLUGIN_GROUPS) + ")")
     reports = list_plugins()
     for r in reports:
-        style = {"loaded": "green", "error": "red", "refused": "yellow"}.get(r.status, "")
+        style = {"loaded": "green", "error": "red", "refused": "yellow",
+                 "replaced": "yellow"}.get(r.status, "")
         table.add_row(r.group, r.name, r.distribution, r.version or "-",
                       f"[{style}]{r.status}[/{style}]", escape(r.error) or "-")
     console.print(table if reports else "no plugins installed (see docs/contributing.md)")
