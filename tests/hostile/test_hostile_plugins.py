@@ -43,8 +43,11 @@ def plugins(tmp_path, monkeypatch):
         points.append(metadata.EntryPoint(name, f"{module}:{attr}", "czbench.tasks"))
 
     real = metadata.entry_points
-    monkeypatch.setattr(registry.metadata, "entry_points",
-                        lambda group=None: points if group == "czbench.tasks" else real(group=group))
+
+    def entry_points(group=None):
+        return points if group == "czbench.tasks" else real(group=group)
+
+    monkeypatch.setattr(registry.metadata, "entry_points", entry_points)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delenv(registry.DISABLE_ENV, raising=False)
     TASKS.restore_builtins()
