@@ -72,3 +72,18 @@ def test_a_task_returning_wrong_types_is_one_line(data, returns, words):
     adata, x = data
     with pytest.raises(CZBenchError, match=f"task 'wrong_types': {words}"):
         czbench.benchmark(adata, [x], [WrongTypes(returns=returns)])
+
+
+def test_a_single_cell_isolated_label_warns_and_is_recorded(data):
+    adata, x = data
+    adata = adata.copy()
+    labels = adata.obs["cell_type"].astype(str).to_numpy().copy()
+    labels[0] = "lonely"  # in one batch only: the only isolated label, one cell
+    adata.obs["cell_type"] = labels
+    result = czbench.benchmark(adata, [x], ["embedding"])
+    value = next(r["value"] for r in result.document["results"]
+                 if r["metric"] == "isolated_labels")
+    assert value == 0.5  # the reference's definition, kept
+    (entry,) = result.document["embeddings"]
+    assert any("isolated_labels: 1 of the 1 isolated labels have a single cell (lonely)" in w
+               for w in entry["warnings"])
