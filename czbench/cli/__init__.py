@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a model czbench runs to get an embedding: a registered name "
                      "(harmony, scvi, scanorama, combat; czbench list models) or an MLflow "
                      "package (mlflow:PATH_OR_URI); repeatable, mixed freely with --embedding")
+    run.add_argument("--allow-missing-genes", type=float, default=None, metavar="FRACTION",
+                     help="share of an MLflow package's training genes the dataset may lack "
+                     "(zero-filled; recorded in the results file) before it is an error "
+                     "(default 0.1)")
     run.add_argument("--no-cache", action="store_true",
                      help="recompute model outputs instead of reading the cache "
                      "($CZBENCH_CACHE)")

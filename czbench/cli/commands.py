@@ -18,6 +18,7 @@ from rich.table import Table
 
 from czbench.cli.preflight import check_run
 from czbench.cli.show import print_result
+from czbench.errors import InputError
 
 
 def report(args: argparse.Namespace, console: Console) -> None:
@@ -133,6 +134,18 @@ def list_assets(what: str, console: Console) -> None:
 def run(args: argparse.Namespace, console: Console) -> None:
     """``czbench run``: check everything, run the grid, write one results file per dataset."""
     request = check_run(args)  # no heavy import yet: a mistyped command fails at once
+    allow = getattr(args, "allow_missing_genes", None)
+    if allow is not None:  # the option of every mlflow: model
+        from czbench.models import get_model
+
+        if not request.embeddings or not any(s.startswith("mlflow:")
+                                             for s in request.embeddings.values()):
+            raise InputError("--allow-missing-genes: applies to --model mlflow:URI packages; "
+                             "none given")
+        request.embeddings.update({
+            name: get_model(spec, allow_missing_genes=allow)
+            for name, spec in request.embeddings.items()
+            if isinstance(spec, str) and spec.startswith("mlflow:")})
     from czbench.export.tracking import after_run, before_run
 
     before_run(args)  # an MLflow store that cannot be written fails before any work

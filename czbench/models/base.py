@@ -60,6 +60,12 @@ class Model(ABC):
         return {"name": self.name, "params": params, "weights_sha256": weights, "code": code,
                 "sha256": sha256_parts(self.name, params, weights or "", code)}
 
+    def inspect(self, adata: Any) -> dict[str, Any]:
+        """Check ``adata`` before embedding it (a one-line error for what the model cannot
+        use, a warning for what degrades it) and return what the results file should record
+        about it (e.g. an MLflow package's missing training genes). Default: nothing."""
+        return {}
+
     def embed(self, adata: Any, seed: int) -> np.ndarray:
         """The embedding of ``adata`` (rows in its cell order), checked."""
         return check_output(self.name, self._embed(adata, seed), adata.n_obs,

@@ -59,6 +59,8 @@ class Input:
     use_cache: bool = True
     #: models: per seed, (seconds spent embedding, whether the output came from the cache)
     model_runs: dict[int, tuple[float, bool]] = field(default_factory=dict)
+    #: models: per seed, what the model's inspect() of the dataset recorded
+    model_notes: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def seeded(self) -> bool:
@@ -189,6 +191,7 @@ def load_values(item: Input, adata: ad.AnnData, seed: int) -> Any:
     if item.values is not None:
         values = item.values
     elif item.model is not None:  # a model by name, mlflow:URI or a Model instance
+        item.model_notes[int(seed)] = item.model.inspect(adata)  # before any cache or work
         start = time.perf_counter()
         values, hit = cached_embedding(item.model, adata, seed, use_cache=item.use_cache)
         item.model_runs[int(seed)] = (time.perf_counter() - start, hit)
