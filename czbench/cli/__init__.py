@@ -133,9 +133,21 @@ def _one_line_warning(message: Warning | str, category: type[Warning], filename:
     print(f"warning: {text}", file=sys.stderr)
 
 
+def tolerant_streams() -> None:
+    """Let stdout and stderr that cannot encode czbench's symbols (``LANG=C``,
+    ``PYTHONIOENCODING=ascii``, some pipes) write ``?`` for them instead of failing."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            "±·…─━✓".encode(getattr(stream, "encoding", None) or "ascii")
+        except (UnicodeEncodeError, LookupError):
+            if hasattr(stream, "reconfigure"):
+                stream.reconfigure(errors="replace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0; 2 for a bad input; 130 when
     interrupted by Ctrl-C). Errors and warnings are one line each, never a traceback."""
+    tolerant_streams()
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as done:  # --help, --version, or a usage error (one line, status 2)
