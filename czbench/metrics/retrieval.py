@@ -44,12 +44,10 @@ _NULL_BLOCK = 1 << 24
 _NULL_CACHE: OrderedDict[tuple[int, int, int, int], np.ndarray] = OrderedDict()
 _NULL_CACHE_BYTES = 1 << 28
 _NULL_CACHE_LOCK = threading.Lock()
-#: cosine similarities are compared after rounding to this many decimals (float64 dot products
-#: of equal unit vectors differ by ~1e-16; real profiles' similarities differ by far more)
-TIE_DECIMALS = 12
-#: share of positive similarities tied with a control's above which the embedding is called
-#: degenerate (a warning)
-DEGENERATE_TIES = 0.01
+#: similarities are compared rounded to this many decimals (equal unit vectors' dot products
+#: differ by ~1e-16); above DEGENERATE_TIES of replicate similarities tied with a control's: a
+#: warning (a degenerate embedding)
+TIE_DECIMALS, DEGENERATE_TIES = 12, 0.01
 
 
 @dataclass(frozen=True)
@@ -130,12 +128,9 @@ def _groups(perturbations: Any, n: int, control: Any) -> tuple[np.ndarray, np.nd
 
 
 def _ap_rows(pos: np.ndarray, neg: np.ndarray, ties: list[int] | None = None) -> np.ndarray:
-    """AP per row from its positives' similarities (descending) and its negatives' (ascending).
-
-    A positive whose similarity equals a negative's gets its expected precision over every
-    order of its tie group (McSherry & Najork 2008), not the positives-first order; with no
-    such tie the value is the plain one. ``ties``: appended with the number of positives tied
-    with a negative."""
+    """AP per row from its positives' similarities (descending) and its negatives' (ascending);
+    a positive tied with a negative gets its expected precision over its tie group's orders
+    (McSherry & Najork 2008). ``ties`` gets the number of such positives."""
     n_ctrl, n_pos = neg.shape[1], pos.shape[1]
     # negatives ranked above each positive: strictly greater similarity
     above = np.empty(pos.shape, dtype=np.float64)
@@ -180,9 +175,7 @@ def _without_self(sims: np.ndarray, self_col: np.ndarray) -> np.ndarray:
 
 
 def _rounded(sims: np.ndarray) -> np.ndarray:
-    """Similarities rounded to :data:`TIE_DECIMALS` decimals (in place): equal profiles tie
-    whatever the rounding of their dot products."""
-    return np.round(sims, TIE_DECIMALS, out=sims)
+    return np.round(sims, TIE_DECIMALS, out=sims)  # in place: equal profiles tie exactly
 
 
 def _negatives(q: np.ndarray, uc: np.ndarray) -> np.ndarray:
@@ -389,10 +382,9 @@ def check_null_size(null_size: Any, threshold: Any) -> None:
     if not 0 < threshold <= 1:
         raise InputError(f"threshold: expected a value in (0, 1], got {threshold!r}")
     if 1 / (int(null_size) + 1) >= threshold:
-        raise InputError(f"null_size: {null_size} random rankings give p-values of at least "
-                         f"1/{int(null_size) + 1}, never below threshold {threshold}: nothing "
-                         f"could be retrieved; expected null_size > 1/threshold - 1 "
-                         f"(>= {int(np.floor(1 / threshold))} here)")
+        raise InputError(f"null_size: {null_size} random rankings give p-values >= 1/"
+                         f"{int(null_size) + 1}, never below threshold {threshold}: expected "
+                         f"null_size > 1/threshold - 1 (>= {int(np.floor(1 / threshold))})")
 
 
 def fraction_retrieved(result: MAPTable | Any) -> float:
