@@ -152,3 +152,35 @@ def test_a_model_cannot_take_the_place_of_a_users_array(adata):
     with pytest.raises(InputError, match="models: 'model:batch_means' is also a key"):
         czbench.benchmark(adata, {"model:batch_means": values}, ["embedding"],
                           models=[BatchMeans()])
+
+
+@pytest.mark.parametrize("option,words", [
+    ("clustering.resolution=-1", "resolution: expected a number > 0.0"),
+    ("replicate_retrieval.null_size=5", "null_size: 5 random rankings"),
+])
+def test_task_options_are_checked_before_a_model_runs(adata, tmp_path, capsys, option, words):
+    from czbench.cli import main
+    from czbench.models import register_model
+    from czbench.models.registry import unregister_model
+
+    calls = []
+
+    class Counted(BatchMeans):
+        name = "counted"
+
+        def _embed(self, adata, seed):
+            calls.append(seed)
+            return super()._embed(adata, seed)
+
+    path = tmp_path / "d.h5ad"
+    adata.write_h5ad(path)
+    register_model("counted", Counted)
+    try:
+        task = option.split(".")[0]
+        code = main(["run", "--dataset", str(path), "--model", "counted", "--task", task,
+                     "--option", option, "--output", str(tmp_path / "o.json"), "--quiet"])
+    finally:
+        unregister_model("counted")
+    err = capsys.readouterr().err
+    assert code == 2 and words in err and "Traceback" not in err
+    assert calls == [] and not (tmp_path / "o.json").exists()
