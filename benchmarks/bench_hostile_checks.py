@@ -19,8 +19,6 @@ import platform
 import time
 from pathlib import Path
 
-import numpy as np
-
 from czbench.datasets.synthetic import gaussian_mixture
 from czbench.models.cache import inputs_sha256
 from czbench.run.rundir import record_checksum
