@@ -13,6 +13,7 @@ import math
 import pickle
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from czbench.context import RunContext
@@ -132,7 +133,8 @@ class TaskChecker:
 
         def spy(values: Any, obs: pd.DataFrame, knn: Any, context: RunContext) -> Any:
             obs_before = obs.copy()
-            values_before = values.clone() if hasattr(values, "clone") else values.copy()
+            values_before = values.clone() if hasattr(values, "clone") else \
+                values.copy() if hasattr(values, "copy") else values
             out = original(values, obs, knn, context)
             if not obs.equals(obs_before) or list(obs.columns) != list(obs_before.columns):
                 changed.append("obs")
@@ -256,12 +258,19 @@ class TaskChecker:
 
 
 def _same_values(a: Any, b: Any) -> bool:
-    """Whether two inputs (numpy, torch or scipy sparse) hold the same values."""
+    """Whether two inputs (numpy, torch, scipy sparse, DataFrame, AnnData) hold the same
+    values; True for kinds it cannot compare."""
+    if isinstance(a, pd.DataFrame):
+        return a.equals(b)
+    if hasattr(a, "obs_names") and hasattr(a, "X"):
+        return _same_values(a.X, b.X)
     if hasattr(a, "nnz"):
         return a.shape == b.shape and (a != b).nnz == 0
     if hasattr(a, "clone"):
         return bool(a.shape == b.shape and (a == b).all().item())
-    return a.shape == b.shape and bool((a == b).all())
+    if isinstance(a, np.ndarray):
+        return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
+    return True
 
 
 def _instance(task: str | Task | type[Task]) -> Task:
