@@ -28,6 +28,12 @@ PLUGIN_GROUPS = ("czbench.datasets", "czbench.tasks", "czbench.metrics", "czbenc
                  "czbench.models")
 #: set to 1 to load no plugin (e.g. to tell a plugin's effect from czbench's own)
 DISABLE_ENV = "CZBENCH_DISABLE_PLUGINS"
+#: seconds a plugin's import may take (``CZBENCH_PLUGIN_TIMEOUT`` overrides): one that blocks
+#: longer is reported as an error and skipped, so discovery never hangs
+PLUGIN_TIMEOUT = 60.0
+TIMEOUT_ENV = "CZBENCH_PLUGIN_TIMEOUT"
+#: threads importing a plugin now: their own lookups see the registry as loaded so far
+_LOADER_THREADS: set[int] = set()
 
 
 @dataclass(frozen=True)
@@ -72,8 +78,10 @@ BUILTIN = Origin("builtin", "czbench", _version("czbench"))
 
 @dataclass(frozen=True)
 class PluginReport:
-    """What happened to one entry point: ``loaded``, ``error`` (it could not be imported or
-    breaks its kind's contract) or ``refused`` (its name is taken)."""
+    """What happened to one entry point: ``loaded``, ``error`` (it could not be imported, breaks
+    its kind's contract or its import did not finish in time) or ``refused`` (its name is
+    taken); ``replaced``: a module (a plugin at import, or a user's code) registered over a
+    built-in with ``replace=True``."""
 
     group: str
     name: str
@@ -123,7 +131,7 @@ class Registry(Generic[T]):
     def discover(self) -> None:
         """Load this kind's plugins once. Other threads wait until loading is done; the
         loading thread itself (a plugin looking names up at import) sees what is loaded."""
-        if self._discovered:
+        if self._discovered or threading.get_ident() in _LOADER_THREADS:
             return
         with self._lock:  # re-entrant: the loading thread gets in, others wait here
             if self._discovered or self._loading:
@@ -160,7 +168,7 @@ class Registry(Generic[T]):
             return report("refused", f"'{ep.name}' is claimed by {', '.join(claimants)}; "
                                      f"neither is loaded (uninstall one)")
         try:
-            asset = self.check(ep.name, ep.load())
+            asset = self.check(ep.name, _load_in_time(ep, dist))
         except (Exception, SystemExit) as err:  # noqa: BLE001 - a broken plugin never breaks czbench
             return report("error", describe_error(err))
         current = self._entries.get(ep.name)
@@ -238,8 +246,15 @@ class Registry(Generic[T]):
                              f"({self._origins[name].label()}); pass replace=True")
         if current is asset:
             return asset
+        module = _module_of(asset)
+        if current is not None and self.group is not None and name in self._builtins and \
+                self._origins.get(name) == BUILTIN:
+            message = (f"the built-in {self.kind} '{name}' was replaced by "
+                       f"{module or 'a registration'} (replace=True)")
+            PLUGIN_REPORTS.append(PluginReport(self.group, name, module or "-", None,
+                                               module or "-", "replaced", message))
         self._entries[name] = asset
-        self._origins[name] = Origin("registered", entry_point=_module_of(asset))
+        self._origins[name] = Origin("registered", entry_point=module)
         return asset
 
     def unregister(self, name: str) -> None:
@@ -265,6 +280,36 @@ class Registry(Generic[T]):
             self._origins = dict.fromkeys(self._builtins, BUILTIN)
             self._discovered = self.group is None
             PLUGIN_REPORTS[:] = [r for r in PLUGIN_REPORTS if r.group != self.group]
+
+
+def _load_in_time(ep: metadata.EntryPoint, dist: str) -> Any:
+    """``ep.load()`` in a helper thread, waited for at most the plugin time limit; a plugin
+    whose import blocks is an error naming it and the way to skip plugins."""
+    try:
+        limit = float(os.environ.get(TIMEOUT_ENV) or PLUGIN_TIMEOUT)
+    except ValueError:
+        limit = PLUGIN_TIMEOUT
+    out: dict[str, Any] = {}
+
+    def load() -> None:
+        _LOADER_THREADS.add(threading.get_ident())
+        try:
+            out["asset"] = ep.load()
+        except BaseException as err:  # noqa: BLE001 - reported by the caller
+            out["error"] = err
+        finally:
+            _LOADER_THREADS.discard(threading.get_ident())
+
+    worker = threading.Thread(target=load, name=f"czbench-plugin-{ep.name}", daemon=True)
+    worker.start()
+    worker.join(limit)
+    if worker.is_alive():
+        raise TimeoutError(f"plugin {ep.value} ({dist}) did not finish importing in "
+                           f"{limit:g} s and was skipped; set {DISABLE_ENV}=1 to load no "
+                           f"plugin, or {TIMEOUT_ENV}=SECONDS")
+    if "error" in out:
+        raise out["error"]
+    return out["asset"]
 
 
 def check_name(kind: str, name: str, declared: Any) -> None:

@@ -10,6 +10,7 @@ batch and aggregate scores. Control embeddings appear in the tables, not in the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from czbench.pages import plots
 from czbench.pages.report import frame_table, render_report
 from czbench.run.document import read_json
 from czbench.run.summary import BATCH, BIO, SCIB_BATCH, SCIB_BIO
+from czbench.utils.checks import check_output_path
 from czbench.utils.io import atomic_write_bytes, atomic_write_text
 from czbench.utils.params import format_params
 
@@ -32,6 +34,10 @@ def load_runs(paths: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     each embedding (prefixed by its file's stem where labels would collide)."""
     if not paths:
         raise InputError("results: give at least one results file")
+    resolved = [Path(p).resolve() for p in paths]
+    twice = next((p for i, p in enumerate(paths) if resolved[i] in resolved[:i]), None)
+    if twice is not None:
+        raise InputError(f"results: {twice} is given twice; give each results file once")
     documents = [(Path(p), read_json(p)) for p in paths]
     for path, doc in documents:
         if "summary" not in doc:
@@ -159,6 +165,12 @@ def _bars(summary: pd.DataFrame, task: str) -> bytes:
     return png
 
 
+def figure_name(task: str) -> str:
+    """The file name of a task's chart: the task name made safe (never a path)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(task)).strip("._") or "task"
+    return f"{safe}.png"
+
+
 def _summary_figure(summary: pd.DataFrame, aggregates: pd.DataFrame) -> bytes:
     plain = summary[summary["params"] == ""]
     columns = [(t, m) for t, m in (*BIO, *BATCH) if ((plain["task"] == t) &
@@ -207,14 +219,23 @@ def write_report(paths: Sequence[str | Path], output: str | Path, *,
     output = Path(output)
     summary, aggregates = load_runs(paths)
     tables = task_tables(summary)
-    pngs = [output / "summary.png", *(output / f"{task}.png" for task in tables)]
+    charts = {task: figure_name(task) for task in tables}
+    if len(set(charts.values())) < len(charts):
+        charts = {task: f"{i}-{name}" for i, (task, name) in enumerate(charts.items())}
+    pngs = {output / "summary.png": "summary", **{output / name: task
+                                                  for task, name in charts.items()}}
     targets = [output / "report.html"] if html_only else [output / "report.md",
                                                           output / "report.html", *pngs]
-    existing = [t for t in targets if t.exists()]
+    existing = [t for t in targets if t.exists() and not t.is_symlink()]
     if existing and not overwrite:
         raise InputError(f"output: {existing[0]} already exists; pass --overwrite to replace "
                          f"the report")
-    output.mkdir(parents=True, exist_ok=True)
+    for target in targets:  # links (dangling too), folders, pipes: refused before any work
+        check_output_path(target, overwrite=True)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as err:
+        raise InputError(f"output: {output} is not a folder") from err
     agg_values = aggregates.set_index("label")[list(AGGREGATES)].astype(float)
     agg_table = agg_values.round(4)
     sources = ", ".join(f"`{Path(p).name}`" for p in paths)
@@ -231,7 +252,7 @@ def write_report(paths: Sequence[str | Path], output: str | Path, *,
                   "correction and aggregate scores of each embedding (seed means)",
                   caption="Seed means on [0, 1]; the same numbers are in the tables below.")}]
     for task, table in tables.items():
-        md += [f"\n## {task}\n\n![{task}]({task}.png)\n\n", markdown_table(table), "\n"]
+        md += [f"\n## {task}\n\n![{task}]({charts[task]})\n\n", markdown_table(table), "\n"]
         blocks.append({"heading": task, "table": _html_task_table(summary, task, table),
                        "figure": plots.embed(figures[task], alt=f"Bar chart of the {task} "
                                              "metrics of each embedding, error bars sd over "
@@ -258,6 +279,6 @@ def write_report(paths: Sequence[str | Path], output: str | Path, *,
         atomic_write_text(output / "report.md", "".join(md))
     atomic_write_text(output / "report.html", html)
     if not html_only:
-        for path in pngs:
-            atomic_write_bytes(path, figures[path.stem])
+        for path, figure in pngs.items():
+            atomic_write_bytes(path, figures[figure])
     return targets

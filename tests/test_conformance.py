@@ -31,7 +31,8 @@ from czbench.testing import (
 )
 from czbench.utils.sampling import stratified_subset
 
-TASK_CHECKS = ["declarations", "clone", "prepare", "results", "deterministic",
+TASK_CHECKS = ["declarations", "clone", "prepare", "results", "leaves_inputs_alone",
+               "deterministic",
                "rewards_structure", "rewards_mixing", "missing_columns", "picklable",
                "lightning_callback"]
 @pytest.fixture(scope="module")
@@ -258,13 +259,32 @@ class _BadState(_Silhouette):
         raise RuntimeError("cannot ship this task\nsecond line of the message")
 
 
+class _WritesObs(_Silhouette):
+    name = "toy_writes_obs"
+
+    def _value(self, values, obs, context):
+        obs[self.label_key] = obs[self.label_key].iloc[::-1].to_numpy()  # a plugin's bug
+        return super()._value(values, obs, context)
+
+
+class _WritesValues(_Silhouette):
+    name = "toy_writes_values"
+
+    def _value(self, values, obs, context):
+        values -= values.mean(axis=0)  # centring in place
+        return super()._value(values, obs, context)
+
+
 @pytest.mark.parametrize(("task", "failing", "words"), [
+    (_WritesObs, "leaves_inputs_alone", "wrote to obs"),
+    (_WritesValues, "leaves_inputs_alone", "wrote to its input values"),
     (_Unseeded, "deterministic", "two runs with seed=0 differ"),
     (_Undeclared, "results", "undeclared metric 'not_declared'"),
     (_NoInputChecks, "missing_columns", "KeyError"),
     (_Constant, "rewards_structure", "0.5 vs 0.5"),
     (_HoldsLambda, "picklable", "lambda"),
-], ids=["unseeded", "undeclared-or-nan", "keyerror", "constant", "lambda"])
+], ids=["writes-obs", "writes-values", "unseeded", "undeclared-or-nan", "keyerror", "constant",
+        "lambda"])
 def test_broken_tasks_fail_with_the_check_named(example, task, failing, words):
     report = check_task(task, example, raise_on_failure=False)
     assert failing in report.failed, str(report)

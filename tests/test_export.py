@@ -123,6 +123,16 @@ def test_vcp_refuses_rows_of_unknown_inputs(document):
         to_vcp({"results": "no"})
 
 
+def test_vcp_refuses_two_entries_for_one_input_and_seed(document):
+    # hostile: a hand-merged file; the second entry (another role) must not regroup the rows
+    doc = copy.deepcopy(document)
+    twin = copy.deepcopy(doc["embeddings"][0])
+    twin["role"] = "baseline" if twin.get("role") != "baseline" else "model"
+    doc["embeddings"].append(twin)
+    with pytest.raises(InputError, match=r"export: embeddings\[\d+\] repeats input .* at seed"):
+        to_vcp(doc)
+
+
 def _export_args(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="czbench")
     add_parser(parser.add_subparsers(dest="command", required=True))

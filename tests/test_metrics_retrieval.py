@@ -15,7 +15,7 @@ import pytest
 from scipy.stats import false_discovery_control
 
 from czbench.context import RunCache
-from czbench.errors import InputError
+from czbench.errors import CZBenchWarning, InputError
 from czbench.metrics import retrieval
 from czbench.metrics.retrieval import (
     APTable,
@@ -29,8 +29,9 @@ from czbench.metrics.retrieval import (
 
 def brute_force_ap(x, labels, control) -> dict[int, float]:
     """Per-query AP from the definition, in plain Python: rank the other replicates and the
-    controls by cosine similarity (descending; a positive before a negative at equal
-    similarity, copairs' order), then average the precision at each positive's rank."""
+    controls by cosine similarity (descending), then average the precision at each positive's
+    rank; a positive tied with negatives gets its precision averaged over every order of its
+    tie group (position j uniform, positives before it hypergeometric)."""
     rows = [[float(v) for v in row] for row in np.asarray(x)]
     unit = [[v / math.sqrt(sum(w * w for w in row)) for v in row] for row in rows]
     out = {}
@@ -40,14 +41,23 @@ def brute_force_ap(x, labels, control) -> dict[int, float]:
         ranked = []
         for j, other in enumerate(labels):
             if j != i and other in (label, control):
-                sim = sum(a * b for a, b in zip(unit[i], unit[j], strict=True))
-                ranked.append((-sim, 0 if other == label else 1))
-        ranked.sort()
-        hits, precisions = 0, []
-        for k, (_, negative) in enumerate(ranked, 1):
-            if not negative:
-                hits += 1
-                precisions.append(hits / k)
+                sim = round(sum(a * b for a, b in zip(unit[i], unit[j], strict=True)), 12)
+                ranked.append((sim, other == label))
+        precisions = []
+        for sim, positive in ranked:
+            if not positive:
+                continue
+            a = sum(1 for s, _ in ranked if s > sim)
+            c = sum(1 for s, pos in ranked if s > sim and pos)
+            t = sum(1 for s, _ in ranked if s == sim)
+            p = sum(1 for s, pos in ranked if s == sim and pos)
+            expected = 0.0
+            for j in range(1, t + 1):  # this positive's place in its tie group
+                for m in range(p):  # other positives of the group before it
+                    weight = math.comb(j - 1, m) * math.comb(t - j, p - 1 - m) / \
+                        math.comb(t - 1, p - 1)
+                    expected += weight * (c + 1 + m) / (a + j) / t
+            precisions.append(expected)
         out[i] = sum(precisions) / len(precisions)
     return out
 
@@ -116,7 +126,7 @@ def test_ap_blocks_and_chunks_do_not_change_values(monkeypatch):
     np.testing.assert_allclose(expected, [reference[i] for i in sorted(reference)], atol=1e-12)
 
 
-def test_ties_rank_positives_first_like_the_brute_force_loop():
+def test_ties_are_averaged_like_the_brute_force_loop():
     x, labels = _exact_vectors()
     table = average_precision(x, labels, "DMSO")
     reference = brute_force_ap(x, labels, "DMSO")
@@ -135,12 +145,61 @@ def test_hand_computed_ranks():
 
 def test_hand_computed_ties():
     # q = e1; positives (1,1,1,1)/2 (sim 0.5) and e2 (sim 0); negatives (1,1,1,-1)/2 and
-    # (1,-1,1,1)/2 (both sim 0.5, tied with the first positive). Positive first at the tie:
-    # ranks P N N P -> AP = (1/1 + 2/4) / 2 = 0.75 (a negative-first order would give 0.5)
+    # (1,-1,1,1)/2 (both sim 0.5, tied with the first positive). The tie {P, N, N} is
+    # averaged: the positive's precision is (1/1 + 1/2 + 1/3) / 3 = 11/18 (copairs' positive-
+    # first order would give 1), the second positive's 2/4 -> AP = (11/18 + 1/2) / 2 = 5/9
     x = np.array([[1, 0, 0, 0], [1, 1, 1, 1], [0, 1, 0, 0], [1, 1, 1, -1], [1, -1, 1, 1]],
                  dtype=float)
     table = average_precision(x, ["a", "a", "a", "DMSO", "DMSO"], "DMSO")
-    assert table.ap[0] == 0.75
+    assert table.ap[0] == pytest.approx(5 / 9, abs=1e-14)
+
+
+def test_tied_ranks_equal_the_mean_over_every_order():
+    from itertools import permutations, product
+
+    from czbench.metrics.retrieval import _ap_rows
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        pos = np.sort(rng.integers(0, 3, rng.integers(1, 4)).astype(float))[::-1]
+        neg = np.sort(rng.integers(0, 3, rng.integers(1, 4)).astype(float))
+        values = sorted(set(pos) | set(neg), reverse=True)
+        groups = [[1] * int((pos == v).sum()) + [0] * int((neg == v).sum()) for v in values]
+        aps = []
+        for order in product(*[sorted(set(permutations(g))) for g in groups]):
+            labels = [lab for group in order for lab in group]
+            hits = np.cumsum(labels)
+            aps.append(sum(h / k for k, (h, lab) in enumerate(zip(hits, labels, strict=True), 1)
+                            if lab)
+                       / len(pos))
+        assert _ap_rows(pos[None].copy(), neg[None].copy())[0] == pytest.approx(
+            np.mean(aps), abs=1e-12)
+
+
+def test_identical_wells_do_not_score_retrieval_and_warn():
+    # every well the same vector but one control: no separation, so mAP must be chance level
+    rng = np.random.default_rng(1)
+    labels = np.array(["DMSO"] * 12 + [f"p{i // 4}" for i in range(24)], dtype=object)
+    x = np.tile(rng.normal(size=(1, 6)), (36, 1))
+    x[0] += 1.0
+    with pytest.warns(CZBenchWarning, match="equal a control's"):
+        table = average_precision(x * 3.0, labels, "DMSO")
+    result = mean_average_precision(table, null_size=200, seed=0)
+    assert result.mean_average_precision.max() < 0.5
+    assert fraction_retrieved(result) == 0.0
+    scaled = np.tile(rng.normal(size=(1, 6)), (36, 1)) * rng.uniform(0.1, 9, size=(36, 1))
+    with pytest.warns(CZBenchWarning, match="equal a control's"):
+        table = average_precision(scaled, labels, "DMSO")
+    assert fraction_retrieved(mean_average_precision(table, null_size=200, seed=0)) == 0.0
+
+
+@pytest.mark.parametrize("null_size,threshold", [(19, 0.05), (1, 0.05), (9, 0.1), (0, 0.05)])
+def test_a_null_size_that_cannot_retrieve_is_an_error(null_size, threshold):
+    x, labels = _profiles(0, [3, 4], 6)
+    table = average_precision(x, labels, "DMSO")
+    with pytest.raises(InputError, match="^null_size: "):
+        mean_average_precision(table, null_size=null_size, threshold=threshold)
+    mean_average_precision(table, null_size=int(round(1 / threshold)), threshold=threshold)
 
 
 def test_ap_is_invariant_to_scale_dtype_and_profile_order():
@@ -277,9 +336,17 @@ COPAIRS_CORRECTED = [0.002497502497502, 0.121307264164407, 0.284160284160284, 0.
 
 
 def test_copairs_reference_values():
+    # copairs ranks a positive before the negatives it ties with; czbench averages over the
+    # tie's orders (docs/differences.md): equal without such a tie, never higher with one
     x, labels = _exact_vectors()
-    table = average_precision(x, labels, "DMSO")
-    np.testing.assert_allclose(table.ap, COPAIRS_AP, rtol=0, atol=1e-14)
+    with pytest.warns(CZBenchWarning):
+        table = average_precision(x, labels, "DMSO")
+    copairs = np.array(COPAIRS_AP)
+    assert (table.ap <= copairs + 1e-14).all()
+    same = np.isclose(table.ap, copairs, rtol=0, atol=1e-14)
+    assert 0 < same.sum() < len(copairs)
+    # copairs' ranking, reproduced by giving copairs' APs to the null and BH code
+    table = APTable(table.query, table.perturbation, table.n_pos, table.n_total, copairs)
     result = mean_average_precision(table, null_size=1000, seed=3)
     np.testing.assert_array_equal(np.rint(result.p_value * 1001), COPAIRS_P_COUNTS)
     np.testing.assert_allclose(result.corrected_p_value, COPAIRS_CORRECTED, atol=1e-14)

@@ -11,7 +11,7 @@ import pytest
 import czbench
 import czbench.datasets as ds
 from czbench.cli import main
-from czbench.errors import InputError
+from czbench.errors import CZBenchWarning, InputError
 from czbench.models import Model, cache_dir, embed_cached, get_model, register_model
 from czbench.models.base import require
 from czbench.models.registry import unregister_model
@@ -84,10 +84,11 @@ def test_the_cache_is_keyed_by_identity_dataset_and_seed(lung, tmp_path):
     assert model.calls == 1  # read back
     embed_cached(model, lung, 1)
     embed_cached(Projection(dims=4), lung, 0)
-    assert len(list(cache_dir().glob("projection-*.npy"))) == 3
-    for path in cache_dir().glob("*.npy"):
+    assert len(list(cache_dir().glob("projection-*.npz"))) == 3
+    for path in cache_dir().glob("*.npz"):
         path.write_bytes(b"damaged")
-    np.testing.assert_array_equal(embed_cached(model, lung, 0), first)  # recomputed
+    with pytest.warns(CZBenchWarning, match="unreadable"):
+        np.testing.assert_array_equal(embed_cached(model, lung, 0), first)  # recomputed
     assert model.calls == 3
     embed_cached(model, lung, 0, use_cache=False)
     assert model.calls == 4

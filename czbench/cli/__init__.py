@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a model czbench runs to get an embedding: a registered name "
                      "(harmony, scvi, scanorama, combat; czbench list models) or an MLflow "
                      "package (mlflow:PATH_OR_URI); repeatable, mixed freely with --embedding")
+    run.add_argument("--allow-missing-genes", type=float, default=None, metavar="FRACTION",
+                     help="share of an MLflow package's training genes the dataset may lack "
+                     "(zero-filled; recorded in the results file) before it is an error "
+                     "(default 0.1)")
     run.add_argument("--no-cache", action="store_true",
                      help="recompute model outputs instead of reading the cache "
                      "($CZBENCH_CACHE)")
@@ -139,9 +143,21 @@ def _one_line_warning(message: Warning | str, category: type[Warning], filename:
     print(f"warning: {text}", file=sys.stderr)
 
 
+def tolerant_streams() -> None:
+    """Let stdout and stderr that cannot encode czbench's symbols (``LANG=C``,
+    ``PYTHONIOENCODING=ascii``, some pipes) write ``?`` for them instead of failing."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            "±·…─━✓".encode(getattr(stream, "encoding", None) or "ascii")
+        except (UnicodeEncodeError, LookupError):
+            if hasattr(stream, "reconfigure"):
+                stream.reconfigure(errors="replace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0; 2 for a bad input; 130 when
     interrupted by Ctrl-C). Errors and warnings are one line each, never a traceback."""
+    tolerant_streams()
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as done:  # --help, --version, or a usage error (one line, status 2)

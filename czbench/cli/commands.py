@@ -38,7 +38,8 @@ def list_plugins(console: Console) -> None:
                   title="Plugins (entry points in " + ", ".join(PLUGIN_GROUPS) + ")")
     reports = list_plugins()
     for r in reports:
-        style = {"loaded": "green", "error": "red", "refused": "yellow"}.get(r.status, "")
+        style = {"loaded": "green", "error": "red", "refused": "yellow",
+                 "replaced": "yellow"}.get(r.status, "")
         table.add_row(r.group, r.name, r.distribution, r.version or "-",
                       f"[{style}]{r.status}[/{style}]", escape(r.error) or "-")
     console.print(table if reports else "no plugins installed (see docs/contributing.md)")
@@ -156,6 +157,18 @@ def sequence_datasets(datasets: list[str], args: argparse.Namespace
 def run(args: argparse.Namespace, console: Console) -> None:
     """``czbench run``: check everything, run the grid, write one results file per dataset."""
     request = check_run(args)  # no heavy import yet: a mistyped command fails at once
+    allow = getattr(args, "allow_missing_genes", None)
+    if allow is not None:  # the option of every mlflow: model
+        from czbench.models import get_model
+
+        if not request.embeddings or not any(s.startswith("mlflow:")
+                                             for s in request.embeddings.values()):
+            raise InputError("--allow-missing-genes: applies to --model mlflow:URI packages; "
+                             "none given")
+        request.embeddings.update({
+            name: get_model(spec, allow_missing_genes=allow)
+            for name, spec in request.embeddings.items()
+            if isinstance(spec, str) and spec.startswith("mlflow:")})
     from czbench.export.tracking import after_run, before_run
 
     before_run(args)  # an MLflow store that cannot be written fails before any work

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from czbench.errors import InputError
+from czbench.utils.io import atomic_write_text
 from czbench.utils.params import safe_name_part
 
 #: environment variable MLflow (>= 3.2) reads to switch its usage telemetry off
@@ -47,6 +48,11 @@ MAX_METRICS_PER_BATCH = 1000
 #: what MLflow accepts in a metric or param name on every platform (colons: not on Windows)
 VALID_NAME = re.compile(r"[A-Za-z0-9_./ -]+")
 _SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+#: seconds to wait for a tracking server's TCP connection, before any work
+REACH_TIMEOUT = 5.0
+#: MLflow's HTTP settings czbench makes for a tracking server (a user's own setting wins): a
+#: server that goes down during the run fails the logging in seconds, not minutes of retries
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
 
 
 def import_mlflow() -> Any:
@@ -228,10 +234,11 @@ def log_to_mlflow(document: Mapping[str, Any], tracking_uri: str, *,
         for i in range(0, len(metrics), MAX_METRICS_PER_BATCH):
             client.log_batch(run_id, metrics=metrics[i:i + MAX_METRICS_PER_BATCH])
         with tempfile.TemporaryDirectory(prefix="czbench-mlflow-") as folder:
-            (Path(folder) / "results.json").write_text(json.dumps(document, indent=2) + "\n")
+            atomic_write_text(Path(folder) / "results.json", json.dumps(document, indent=2) + "\n")
             keys = {name: {k: row[k] for k in ("embedding", "task", "metric", "params")}
                     for name, row in names.items()}
-            (Path(folder) / "metric_names.json").write_text(json.dumps(keys, indent=2) + "\n")
+            atomic_write_text(Path(folder) / "metric_names.json",
+                              json.dumps(keys, indent=2) + "\n")
             client.log_artifacts(run_id, folder, artifact_path="czbench")
     except BaseException as err:
         with contextlib.suppress(Exception):  # the original error is the one to report
@@ -257,13 +264,41 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         f"{DEFAULT_EXPERIMENT}; created when missing)")
 
 
+def check_reachable(uri: str, timeout: float = REACH_TIMEOUT) -> None:
+    """For an ``http(s)://`` tracking URI, a one-line error unless its host accepts a TCP
+    connection within ``timeout`` seconds (other stores are local)."""
+    import socket
+    from urllib.parse import urlparse
+
+    parsed = urlparse(uri)
+    if parsed.scheme.lower() not in ("http", "https"):
+        return
+    try:
+        port = parsed.port or (443 if parsed.scheme.lower() == "https" else 80)
+    except ValueError:
+        raise InputError(f"--mlflow-tracking-uri: {uri} has an invalid port") from None
+    if not parsed.hostname:
+        raise InputError(f"--mlflow-tracking-uri: {uri} names no host")
+    try:
+        socket.create_connection((parsed.hostname, port), timeout=timeout).close()
+    except OSError as err:
+        reason = "timed out" if isinstance(err, TimeoutError) else _one_line(err)
+        raise InputError(f"--mlflow-tracking-uri: the tracking server {parsed.hostname}:{port} "
+                         f"is unreachable ({reason}, {timeout:g} s); start it or fix the URI "
+                         f"(checked before any work)") from None
+    for name, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
 def before_run(args: argparse.Namespace) -> None:
-    """Check the MLflow options before any work: mlflow importable, the store opens."""
+    """Check the MLflow options before any work: mlflow importable, the store opens, a
+    tracking server answers (:func:`check_reachable`)."""
     uri = getattr(args, "mlflow_tracking_uri", None)
     if getattr(args, "mlflow_experiment", None) is not None and not uri:
         raise InputError("--mlflow-experiment: needs --mlflow-tracking-uri")
     if uri:
         open_client(uri)
+        check_reachable(uri)
 
 
 def after_run(args: argparse.Namespace, document: Mapping[str, Any],

@@ -94,7 +94,15 @@ def to_vcp(document: Mapping[str, Any]) -> dict[str, Any]:
     _check(document)
     dataset = document.get("dataset") or {}
     dataset_key = dataset.get("name") or "unknown"
-    entries = {(e.get("source"), e.get("seed")): e for e in document["embeddings"]}
+    entries: dict[tuple[Any, Any], Mapping[str, Any]] = {}
+    for i, e in enumerate(document["embeddings"]):
+        key = (e.get("source"), e.get("seed")) if isinstance(e, Mapping) else None
+        if key is None or key in entries:
+            what = "is not an object" if key is None else (
+                f"repeats input {key[0]!r} at seed {key[1]} (two entries, one group)")
+            raise InputError(f"export: embeddings[{i}] {what}; a results file has one entry "
+                             f"per (input, seed)")
+        entries[key] = e
     out: dict[str, Any] = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "czbench_version": document.get("czbench_version"),

@@ -8,16 +8,19 @@ smallest number of batches any label occurs in, so at least one label is isolate
 silhouettes ``s_i`` are computed once with groups = all labels (Euclidean, nearest other label,
 :func:`czbench.metrics.silhouette.silhouette_samples`), rescaled to ``(s_i + 1) / 2``; each
 isolated label scores the mean over its cells; the result is the unweighted mean over isolated
-labels, in [0, 1], higher = better.
+labels, in [0, 1], higher = better. An isolated label with a single cell scores 0.5 whatever
+the embedding (a single cell's silhouette is 0, as in the reference): kept, with a warning
+(recorded in results files).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
-from czbench.errors import InputError
+from czbench.errors import CZBenchWarning, InputError
 from czbench.metrics.silhouette import silhouette_samples
 from czbench.utils.arrays import as_codes
 
@@ -55,5 +58,20 @@ def isolated_labels_from_samples(s: np.ndarray, labels: Any, batch: Any, *,
     iso = isolated_label_codes(label_codes, batch_codes, iso_threshold)
     if iso.size == 0:
         raise InputError(f"iso_threshold: no label occurs in {iso_threshold} or fewer batches")
-    per_label = np.bincount(label_codes, weights=s) / np.bincount(label_codes)
+    sizes = np.bincount(label_codes)
+    single = iso[sizes[iso] == 1]
+    if single.size:
+        names = _names(labels, label_codes, single)
+        warnings.warn(f"isolated_labels: {single.size} of the {iso.size} isolated labels have a "
+                      f"single cell ({', '.join(map(str, names[:3]))}); a single cell's "
+                      f"silhouette is 0 by definition (0.5 rescaled) whatever the embedding"
+                      + (", so the score says nothing about it" if single.size == iso.size
+                         else ""), CZBenchWarning, stacklevel=2)
+    per_label = np.bincount(label_codes, weights=s) / sizes
     return float(per_label[iso].mean())
+
+
+def _names(labels: Any, codes: np.ndarray, wanted: np.ndarray) -> list[Any]:
+    """The label of each code in ``wanted`` (from the first cell carrying it)."""
+    values = np.asarray(labels)
+    return [values[int(np.flatnonzero(codes == c)[0])] for c in wanted]

@@ -7,13 +7,17 @@ perturbation (positives) and every control profile (negatives), by cosine simila
 highest first; profiles of other perturbations are not in the list. ``AP(q)`` is the mean,
 over the positives, of the precision at each positive's rank. A perturbation's mAP is the mean
 AP of its queries; its p-value comes from a permutation null of random rankings, corrected
-across perturbations with Benjamini-Hochberg. Equal similarities rank positives before
-negatives (copairs' stable sort places the positive pairs first).
+across perturbations with Benjamini-Hochberg. A positive whose similarity equals a
+negative's counts with its expected precision over the orders of its tie group (copairs' stable
+sort would place the positive first, so identical profiles would score mAP near 1; see
+docs/differences.md); similarities are rounded to 1e-12 first, so rounding noise does not
+break a tie. Many such ties warn (a degenerate embedding).
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from czbench.errors import InputError
+from czbench.errors import CZBenchWarning, InputError
 from czbench.utils.arrays import as_codes, as_numpy_2d
 from czbench.utils.checks import DEFAULT_SEED
 
@@ -34,6 +38,10 @@ THRESHOLD = 0.05
 _BLOCK = 1 << 22
 #: permutation entries drawn at once for a null distribution (uint16: 32 MiB)
 _NULL_BLOCK = 1 << 24
+#: similarities are compared rounded to this many decimals (equal unit vectors' dot products
+#: differ by ~1e-16); above DEGENERATE_TIES of replicate similarities tied with a control's: a
+#: warning (a degenerate embedding)
+TIE_DECIMALS, DEGENERATE_TIES = 12, 0.01
 
 
 @dataclass(frozen=True)
@@ -113,15 +121,44 @@ def _groups(perturbations: Any, n: int, control: Any) -> tuple[np.ndarray, np.nd
     return codes, uniques, ctrl_code
 
 
-def _ap_rows(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
-    """AP per row from its positives' similarities (descending) and its negatives' (ascending)."""
+def _ap_rows(pos: np.ndarray, neg: np.ndarray, ties: list[int] | None = None) -> np.ndarray:
+    """AP per row from its positives' similarities (descending) and its negatives' (ascending);
+    a positive tied with a negative gets its expected precision over its tie group's orders
+    (McSherry & Najork 2008). ``ties`` gets the number of such positives."""
     n_ctrl, n_pos = neg.shape[1], pos.shape[1]
-    # negatives ranked above each positive: strictly greater similarity (ties: positive first)
+    # negatives ranked above each positive: strictly greater similarity
     above = np.empty(pos.shape, dtype=np.float64)
+    tied = np.empty(pos.shape, dtype=np.int64)
     for r in range(len(pos)):
-        above[r] = n_ctrl - np.searchsorted(neg[r], pos[r], side="right")
+        right = np.searchsorted(neg[r], pos[r], side="right")
+        above[r] = n_ctrl - right
+        tied[r] = right - np.searchsorted(neg[r], pos[r], side="left")
     hits = np.arange(1, n_pos + 1, dtype=np.float64)  # positives up to and including this one
-    return (hits / (hits + above)).sum(axis=1) / n_pos
+    precision = hits / (hits + above)
+    rows, cols = np.nonzero(tied)
+    if rows.size:
+        precision[rows, cols] = _tied_precision(pos, rows, cols, above, tied)
+        if ties is not None:
+            ties.append(int(rows.size))
+    return precision.sum(axis=1) / n_pos
+
+
+def _tied_precision(pos: np.ndarray, rows: np.ndarray, cols: np.ndarray, above: np.ndarray,
+                    tied: np.ndarray) -> np.ndarray:
+    """Expected precision of the positives at (rows, cols), each in a group of ``t`` equal
+    similarities (``p`` positives) after ``a`` profiles (``c`` positives): the group's order
+    uniformly random, ``(1/t) sum_j (c + 1 + (j-1)(p-1)/(t-1)) / (a + j)``."""
+    from scipy.special import digamma
+
+    desc = pos[rows]  # each row's positives, descending
+    value = desc[np.arange(len(rows)), cols]
+    c = (desc > value[:, None]).sum(axis=1).astype(np.float64)
+    p = (desc == value[:, None]).sum(axis=1).astype(np.float64)
+    t = p + tied[rows, cols]
+    a = c + above[rows, cols]
+    s0 = digamma(a + t + 1) - digamma(a + 1)  # sum_j 1 / (a + j)
+    s1 = t - (a + 1) * s0  # sum_j (j - 1) / (a + j)
+    return ((c + 1) * s0 + (p - 1) / (t - 1) * s1) / t
 
 
 def _without_self(sims: np.ndarray, self_col: np.ndarray) -> np.ndarray:
@@ -131,14 +168,20 @@ def _without_self(sims: np.ndarray, self_col: np.ndarray) -> np.ndarray:
     return sims[:, -2::-1]
 
 
+def _rounded(sims: np.ndarray) -> np.ndarray:
+    return np.round(sims, TIE_DECIMALS, out=sims)  # in place: equal profiles tie exactly
+
+
 def _negatives(q: np.ndarray, uc: np.ndarray) -> np.ndarray:
-    neg = q @ uc.T
+    neg = _rounded(q @ uc.T)
     neg.sort(axis=1)
     return neg
 
 
-def _fill_ap(ap: np.ndarray, u: np.ndarray, uc: np.ndarray, members: list[np.ndarray]) -> None:
-    """Write the AP of every profile in ``members`` (one index array per perturbation).
+def _fill_ap(ap: np.ndarray, u: np.ndarray, uc: np.ndarray, members: list[np.ndarray],
+             ties: list[int]) -> None:
+    """Write the AP of every profile in ``members`` (one index array per perturbation);
+    ``ties`` gets the counts of positives tied with a negative.
 
     Several small perturbations share one block (one product with the controls and one Gram
     matrix, whose diagonal blocks are the positives): BLAS works on large matrices only.
@@ -150,11 +193,11 @@ def _fill_ap(ap: np.ndarray, u: np.ndarray, uc: np.ndarray, members: list[np.nda
         if not pending:
             return
         q = u[np.concatenate(pending)]
-        neg, gram, off = _negatives(q, uc), q @ q.T, 0
+        neg, gram, off = _negatives(q, uc), _rounded(q @ q.T), 0
         for idx in pending:
             s = len(idx)
             pos = _without_self(gram[off:off + s, off:off + s].copy(), np.arange(s))
-            ap[idx] = _ap_rows(pos, neg[off:off + s])
+            ap[idx] = _ap_rows(pos, neg[off:off + s], ties)
             off += s
         pending.clear()
 
@@ -164,8 +207,8 @@ def _fill_ap(ap: np.ndarray, u: np.ndarray, uc: np.ndarray, members: list[np.nda
             up = u[idx]
             for start in range(0, len(idx), max_rows):
                 rows = np.arange(start, min(start + max_rows, len(idx)))
-                pos = _without_self(up[rows] @ up.T, rows)
-                ap[idx[rows]] = _ap_rows(pos, _negatives(up[rows], uc))
+                pos = _without_self(_rounded(up[rows] @ up.T), rows)
+                ap[idx[rows]] = _ap_rows(pos, _negatives(up[rows], uc), ties)
             continue
         if sum(map(len, pending)) + len(idx) > max_rows:
             flush()
@@ -177,8 +220,9 @@ def average_precision(x: Any, perturbations: Any, control: Any) -> APTable:
     """Average precision of every non-control profile retrieving its replicates.
 
     For query ``q`` of perturbation ``p``: rank the other profiles of ``p`` (``n_pos``
-    positives) and all controls (negatives) by cosine similarity to ``q``, descending, equal
-    similarities putting positives first; ``AP(q) = (1/n_pos) sum_k hits(k) / k`` over the
+    positives) and all controls (negatives) by cosine similarity to ``q``, descending (a
+    positive tied with negatives gets its expected precision over the tie's orders; plainly
+    ranked otherwise); ``AP(q) = (1/n_pos) sum_k hits(k) / k`` over the
     ranks ``k`` of the positives (``hits(k)``: positives at ranks <= k). Profiles of other
     perturbations are ignored. Similarities are float64 (copairs stores them in float32, so it
     can tie what differs below float32 resolution). Raises InputError for NaN/inf, a zero-norm
@@ -192,9 +236,16 @@ def average_precision(x: Any, perturbations: Any, control: Any) -> APTable:
     ap = np.full(u.shape[0], np.nan)
     members = np.split(np.argsort(codes, kind="stable"),
                        np.cumsum(np.bincount(codes, minlength=len(uniques)))[:-1])
-    _fill_ap(ap, u, uc, [m for code, m in enumerate(members) if code != ctrl_code])
+    ties: list[int] = []
+    _fill_ap(ap, u, uc, [m for code, m in enumerate(members) if code != ctrl_code], ties)
     query = np.flatnonzero(codes != ctrl_code)
     n_pos = np.bincount(codes)[codes[query]] - 1
+    n_tied, n_pairs = sum(ties), int(n_pos.sum())
+    if n_tied > DEGENERATE_TIES * n_pairs:
+        warnings.warn(f"average_precision: {n_tied} of {n_pairs} replicate similarities "
+                      f"equal a control's (identical or collinear profiles?); the embedding "
+                      f"barely separates profiles, and tied ranks are averaged",
+                      CZBenchWarning, stacklevel=2)
     return APTable(query=query, perturbation=np.asarray(perturbations)[query],
                    n_pos=n_pos.astype(np.int64), n_total=(n_pos + len(uc)).astype(np.int64),
                    ap=ap[query])
@@ -289,10 +340,7 @@ def mean_average_precision(ap: APTable, *, null_size: int = NULL_SIZE,
         raise InputError("ap: no queries (the table is empty)")
     if not np.isfinite(ap.ap).all() or (ap.n_pos < 1).any():
         raise InputError("ap: every query needs a finite AP and at least one positive")
-    if int(null_size) != null_size or null_size < 1:
-        raise InputError(f"null_size: expected a positive integer, got {null_size!r}")
-    if not 0 < threshold <= 1:
-        raise InputError(f"threshold: expected a value in (0, 1], got {threshold!r}")
+    check_null_size(null_size, threshold)
     codes = as_codes(ap.perturbation, name="ap.perturbation")
     _, first = np.unique(codes, return_index=True)
     counts = np.bincount(codes)
@@ -317,6 +365,19 @@ def mean_average_precision(ap: APTable, *, null_size: int = NULL_SIZE,
                     p_value=p_value, corrected_p_value=corrected,
                     retrieved=corrected < threshold, null_size=int(null_size),
                     threshold=float(threshold), seed=int(seed))
+
+
+def check_null_size(null_size: Any, threshold: Any) -> None:
+    """One-line errors for a null size or threshold that make retrieval impossible: the
+    smallest p-value, ``1 / (null_size + 1)``, must be below ``threshold``."""
+    if isinstance(null_size, bool) or int(null_size) != null_size or null_size < 1:
+        raise InputError(f"null_size: expected a positive integer, got {null_size!r}")
+    if not 0 < threshold <= 1:
+        raise InputError(f"threshold: expected a value in (0, 1], got {threshold!r}")
+    if 1 / (int(null_size) + 1) >= threshold:
+        raise InputError(f"null_size: {null_size} random rankings give p-values >= 1/"
+                         f"{int(null_size) + 1}, never below threshold {threshold}: expected "
+                         f"null_size > 1/threshold - 1 (>= {int(np.floor(1 / threshold))})")
 
 
 def fraction_retrieved(result: MAPTable | Any) -> float:

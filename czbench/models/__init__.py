@@ -8,7 +8,7 @@
 * the registry -- built-in reference methods by name (``harmony``, ``scvi``, ``scanorama``,
   ``combat``; extra ``czbench[methods]``), ``mlflow:PATH_OR_URI`` packages (extra
   ``czbench[mlflow]``), and :func:`register_model` for contributors.
-* :func:`embed_cached` -- outputs cached by (identity, dataset sha256, seed) in
+* :func:`embed_cached` -- outputs cached by everything they depend on (checksummed) in
   :func:`cache_dir` (``$CZBENCH_CACHE``).
 
 Front doors: ``czbench run --model NAME|mlflow:URI`` and ``czbench.benchmark(...,

@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from czbench.errors import InputError
-from czbench.utils.hashing import sha256_parts
+from czbench.utils.arrays import align_frame
+from czbench.utils.hashing import sha256_file, sha256_parts
 
 
 class Model(ABC):
@@ -44,16 +45,31 @@ class Model(ABC):
         """sha256 of the model's weights (None: a method without trained weights)."""
         return None
 
+    def code(self) -> dict[str, Any]:
+        """What the model's code is: its class, the sha256 of the file defining it and the
+        versions of czbench, of the distribution that ships the class and of the packages of
+        its extra (an upgrade of any of them changes the identity, so the cache misses)."""
+        return code_identity(type(self), self.extra)
+
     def identity(self) -> dict[str, Any]:
-        """Name, parameters, weights' sha256 and their joint sha256 (the cache key's part)."""
+        """Name, parameters, weights' sha256, code (:meth:`code`) and their joint sha256 (the
+        cache key's part)."""
         params = self.params()
         weights = self.weights_sha256()
-        return {"name": self.name, "params": params, "weights_sha256": weights,
-                "sha256": sha256_parts(self.name, params, weights or "")}
+        code = self.code()
+        return {"name": self.name, "params": params, "weights_sha256": weights, "code": code,
+                "sha256": sha256_parts(self.name, params, weights or "", code)}
+
+    def inspect(self, adata: Any) -> dict[str, Any]:
+        """Check ``adata`` before embedding it (a one-line error for what the model cannot
+        use, a warning for what degrades it) and return what the results file should record
+        about it (e.g. an MLflow package's missing training genes). Default: nothing."""
+        return {}
 
     def embed(self, adata: Any, seed: int) -> np.ndarray:
         """The embedding of ``adata`` (rows in its cell order), checked."""
-        return check_output(self.name, self._embed(adata, seed), adata.n_obs)
+        return check_output(self.name, self._embed(adata, seed), adata.n_obs,
+                            cells=adata.obs_names)
 
     @abstractmethod
     def _embed(self, adata: Any, seed: int) -> Any: ...
@@ -63,14 +79,31 @@ class Model(ABC):
         return f"{type(self).__name__}({args})"
 
 
-def check_output(name: str, values: Any, n_cells: int) -> np.ndarray:
-    """A model's output as a float32 (cells x dims) array, or a one-line error naming it."""
+def check_output(name: str, values: Any, n_cells: int, cells: Any = None) -> np.ndarray:
+    """A model's output as a (cells x dims) float array, or a one-line error naming it.
+
+    Checked as an embedding is: a DataFrame is matched to ``cells`` (the dataset's obs names)
+    by its index (:func:`czbench.utils.arrays.align_frame`); float32 and float64 keep their
+    precision (the exact power-of-two rescaling of tiny or huge values happens later, as for
+    embeddings); integers, booleans and half precision become float32."""
+    import pandas as pd
+
+    if isinstance(values, pd.DataFrame):
+        if cells is None:
+            raise InputError(f"model {name}: output is a DataFrame but the dataset's cell "
+                             f"names are unknown; return an array in the dataset's cell order")
+        values = align_frame(f"model {name}", values, cells)
     if hasattr(values, "detach"):
-        values = values.detach().cpu().numpy()
+        values = values.detach().cpu()
+        values = (values.float() if values.dtype in (torch_half()) else values).numpy()
     if hasattr(values, "toarray"):
         values = values.toarray()
     try:
-        values = np.asarray(values, dtype=np.float32)
+        values = np.asarray(values)
+        if values.dtype.kind not in "fiub" or values.dtype.kind == "c":
+            raise TypeError(values.dtype)
+        if values.dtype not in (np.float32, np.float64):
+            values = values.astype(np.float32)
     except (TypeError, ValueError) as err:
         raise InputError(f"model {name}: output is not numeric ({type(values).__name__})") \
             from err
@@ -97,3 +130,65 @@ def require(module: str, model: str, extra: str) -> Any:
     except ImportError as err:
         raise InputError(f"model {model}: needs the optional package '{module}'; install it "
                          f"with: pip install 'czbench[{extra}]'") from err
+
+
+def torch_half() -> tuple[Any, ...]:
+    import torch
+
+    return (torch.float16, torch.bfloat16)
+
+
+def _distribution_of(module: str) -> str | None:
+    from importlib import metadata
+
+    top = module.split(".")[0]
+    names = metadata.packages_distributions().get(top) or []
+    return names[0] if names else None
+
+
+def _version(distribution: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _extra_distributions(extra: str | None) -> list[str]:
+    """The distributions ``czbench[extra]`` installs (from czbench's own metadata)."""
+    import re
+    from importlib import metadata
+
+    if not extra:
+        return []
+    try:
+        requires = metadata.requires("czbench") or []
+    except metadata.PackageNotFoundError:
+        return []
+    out = []
+    for req in requires:
+        if re.search(rf"extra\s*==\s*['\"]{re.escape(extra)}['\"]", req):
+            out.append(re.split(r"[\s\[<>=!~;(]", req, maxsplit=1)[0])
+    return out
+
+
+def code_identity(cls: type, extra: str | None = None) -> dict[str, Any]:
+    """{class, source_sha256, versions} of a model class (see :meth:`Model.code`)."""
+    import inspect
+
+    import czbench
+
+    try:
+        source = inspect.getsourcefile(cls)
+        source_sha = sha256_file(source) if source else None
+    except (TypeError, OSError):  # defined in a notebook or a string
+        source_sha = None
+    versions: dict[str, str | None] = {"czbench": czbench.__version__}
+    owner = _distribution_of(cls.__module__)
+    if owner:
+        versions[owner] = _version(owner)
+    for dist in _extra_distributions(extra):
+        versions[dist] = _version(dist)
+    return {"class": f"{cls.__module__}.{cls.__qualname__}", "source_sha256": source_sha,
+            "versions": versions}

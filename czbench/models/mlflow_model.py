@@ -21,7 +21,11 @@ from urllib.parse import unquote, urlparse
 
 from czbench.errors import InputError
 from czbench.models.base import Model, require
+from czbench.utils.checks import check_number
 from czbench.utils.hashing import sha256_file, sha256_parts
+
+#: share of a package's training genes a dataset may lack (zero-filled) before it is an error
+ALLOW_MISSING_GENES = 0.1
 
 #: environment variable MLflow (>= 3.2) reads to switch its usage telemetry off
 TELEMETRY_VARIABLE = "MLFLOW_DISABLE_TELEMETRY"
@@ -68,11 +72,14 @@ class MLflowModel(Model):
     seeded: ClassVar[bool] = False
     extra: ClassVar[str | None] = "mlflow"
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, allow_missing_genes: float = ALLOW_MISSING_GENES) -> None:
         if not isinstance(uri, str) or not uri.strip():
             raise InputError(f"model mlflow: expected a path or URI of an MLflow package, got "
                              f"{uri!r}")
         self.uri = uri
+        self.allow_missing_genes = check_number(
+            allow_missing_genes, "model mlflow: allow_missing_genes", 0.0, 1.0)
+        self._inspected: tuple[int, dict[str, Any]] | None = None
         path = local_path(uri)
         if path is not None:
             if not path.exists():
@@ -105,18 +112,70 @@ class MLflowModel(Model):
                                  f"{type(err).__name__}: {message}") from err
         return self._pyfunc
 
+    def training_genes(self) -> list[str] | None:
+        """The genes the package was trained on, when it records them (czbench packages do:
+        ``config["genes"]`` of their python model); None otherwise."""
+        try:
+            inner = self.load().unwrap_python_model()
+        except Exception:  # noqa: BLE001 - not a python-model package: nothing recorded
+            return None
+        genes = (getattr(inner, "config", None) or {}).get("genes")
+        return [str(g) for g in genes] if isinstance(genes, list | tuple) else None
+
+    def inspect(self, adata: Any) -> dict[str, Any]:
+        """Check the dataset against the package before predicting: the share of its training
+        genes the dataset lacks (they are zero-filled). Above ``allow_missing_genes``: a
+        one-line error; above 0: a warning. Returns what to record
+        (``{"missing_genes": {"n", "of", "fraction", "examples"}}``)."""
+        import warnings
+
+        from czbench.errors import CZBenchWarning
+
+        if self._inspected is not None and self._inspected[0] == id(adata):
+            return self._inspected[1]
+        genes = self.training_genes()
+        notes: dict[str, Any] = {}
+        if genes:
+            present = set(map(str, adata.var_names))
+            missing = [g for g in genes if g not in present]
+            fraction = len(missing) / len(genes)
+            notes["missing_genes"] = {"n": len(missing), "of": len(genes),
+                                      "fraction": round(fraction, 6), "examples": missing[:5]}
+            if fraction > self.allow_missing_genes:
+                raise InputError(
+                    f"model mlflow: the dataset lacks {len(missing)} of the package's "
+                    f"{len(genes)} training genes ({fraction:.1%}, e.g. "
+                    f"{', '.join(missing[:3])}), above the {self.allow_missing_genes:.0%} "
+                    f"allowed; they would be zeros. Check the gene names (same id type?) or "
+                    f"accept with --allow-missing-genes {min(1.0, round(fraction + 5e-3, 2))}")
+            if missing:
+                warnings.warn(f"model mlflow: the dataset lacks {len(missing)} of the package's "
+                              f"{len(genes)} training genes ({fraction:.1%}); they are zeros",
+                              CZBenchWarning, stacklevel=2)
+        self._inspected = (id(adata), notes)
+        return notes
+
     def predict_file(self, path: str | Path) -> Any:
         """The package's output for one .h5ad file (a one-element list, as some packages return
-        one array per file, is unwrapped)."""
+        one array per file, is unwrapped); a ``predict`` that raises is a one-line error."""
         import pandas as pd
 
-        out = self.load().predict(pd.DataFrame({"input_uri": [str(path)]}))
+        from czbench.errors import CZBenchError, describe_error
+
+        try:
+            out = self.load().predict(pd.DataFrame({"input_uri": [str(path)]}))
+        except CZBenchError as err:
+            raise InputError(f"model mlflow: {self.uri}: {err}") from err
+        except Exception as err:  # noqa: BLE001 - the package's own code
+            message = " ".join(describe_error(err).split())[:300]
+            raise InputError(f"model mlflow: {self.uri}: predict raised {message}") from err
         if isinstance(out, list | tuple) and len(out) == 1:
             out = out[0]
         return out
 
     def _embed(self, adata: Any, seed: int) -> Any:
         self.load()  # a package that cannot load fails before anything is written
+        self.inspect(adata)  # missing training genes: checked before predicting
         if getattr(adata, "isbacked", False) and adata.filename is not None:
             return self.predict_file(adata.filename)  # the file itself: nothing to copy
         handle, name = tempfile.mkstemp(suffix=".h5ad", prefix="czbench-mlflow-")

@@ -28,6 +28,7 @@ from czbench.datamodules import AnnDataModule
 from czbench.datasets.counts import counts_location, library_target
 from czbench.errors import InputError
 from czbench.packaging.embedder import CONFIG_FILE, import_class
+from czbench.utils.io import atomic_write_text
 
 #: what a package needs at inference, pinned to the versions installed when it was made
 RUNTIME_PACKAGES = ("czbench", "torch", "lightning", "anndata")
@@ -150,6 +151,9 @@ def _signature(batch_size: int, dims: int) -> Any:
 
 
 def _check_output(output: Path, overwrite: bool) -> None:
+    if output.is_symlink():
+        raise InputError(f"output: '{output}' is a symbolic link; czbench writes a package only "
+                         f"into a real folder (give the path it points to)")
     if not output.exists():
         return
     if not overwrite:
@@ -207,7 +211,7 @@ def package_model(checkpoint: str | Path, module_class: str | type, output: str 
         shutil.rmtree(output)
     with tempfile.TemporaryDirectory(prefix="czbench-package-") as tmp:
         record = Path(tmp) / CONFIG_FILE
-        record.write_text(json.dumps(config, indent=1) + "\n")
+        atomic_write_text(record, json.dumps(config, indent=1) + "\n")
         pyfunc.save_model(
             path=str(output), python_model=str(Path(__file__).with_name("pyfunc_entry.py")),
             artifacts={"checkpoint": str(checkpoint), "config": str(record)},

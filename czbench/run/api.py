@@ -77,7 +77,7 @@ def benchmark(dataset: str | Path | ad.AnnData,
         spatial_key: the obsm key of a file's 2-D cell coordinates (default ``spatial`` on
             spatial data; giving it makes the data spatial).
         use_cache: read and write model outputs in the cache (``$CZBENCH_CACHE``), keyed by
-            (model identity, dataset sha256, seed).
+            everything the output depends on (:func:`czbench.models.cache.cache_key`).
     """
     return benchmark_grid([dataset], embeddings, tasks, predictions=predictions, seed=seed,
                           seeds=seeds, controls=controls, label_key=label_key,

@@ -83,7 +83,8 @@ def score_cell(job: CellJob, dataset: Any, cell: Cell, done: Sequence[str] = (),
                         sha256=known)
     if item.model is not None:  # identity, embedding time, cache hit
         seconds, hit = item.model_runs.get(cell.seed, (0.0, True))
-        entry["model"] = {**item.model_entry(), "cached": bool(hit)}
+        entry["model"] = {**item.model_entry(), "cached": bool(hit),
+                          **item.model_notes.get(cell.seed, {})}
         entry["timings_s"]["model"] = round(float(seconds), 4)
     if done and record_dir is not None:
         check_same_input(Path(record_dir), done[0], entry)

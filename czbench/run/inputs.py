@@ -33,7 +33,7 @@ from czbench.errors import InputError
 from czbench.models import MODEL_PREFIXES, check_model_spec, get_model
 from czbench.models.cache import cached_embedding
 from czbench.tasks import list_tasks, task_class
-from czbench.utils.arrays import check_embedding
+from czbench.utils.arrays import align_frame, check_embedding
 from czbench.utils.params import jsonable
 
 KINDS = ("embedding", "expression")
@@ -62,6 +62,8 @@ class Input:
     use_cache: bool = True
     #: models: per seed, (seconds spent embedding, whether the output came from the cache)
     model_runs: dict[int, tuple[float, bool]] = field(default_factory=dict)
+    #: models: per seed, what the model's inspect() of the dataset recorded
+    model_notes: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def seeded(self) -> bool:
@@ -196,6 +198,7 @@ def load_values(item: Input, adata: ad.AnnData, seed: int,
     if item.values is not None:
         values = item.values
     elif item.model is not None:  # a model by name, mlflow:URI or a Model instance
+        item.model_notes[int(seed)] = item.model.inspect(adata)  # before any cache or work
         start = time.perf_counter()
         values, hit = cached_embedding(item.model, adata, seed, use_cache=item.use_cache)
         item.model_runs[int(seed)] = (time.perf_counter() - start, hit)
@@ -236,7 +239,7 @@ def check_values(item: Input, values: Any, adata: ad.AnnData) -> Any:
         raise InputError(f"embedding: {item.id} is an AnnData; embeddings are cells x dims "
                          f"arrays (pass it as a prediction)")
     if isinstance(values, pd.DataFrame):
-        values = align_frame(item.id, values, adata)
+        values = align_frame(f"embedding: {item.id}", values, adata.obs_names)
     if getattr(values, "ndim", 0) != 2:
         raise InputError(f"embedding: {item.id} must be 2-D (cells x dims), got shape "
                          f"{getattr(values, 'shape', None)}")
@@ -246,30 +249,6 @@ def check_values(item: Input, values: Any, adata: ad.AnnData) -> Any:
     if item.kind == "embedding":
         check_embedding(values, f"embedding: {item.id}")
     return values
-
-
-def align_frame(name: str, frame: pd.DataFrame, adata: ad.AnnData) -> np.ndarray:
-    """A DataFrame embedding's rows in the dataset's cell order, matched by index (cell
-    names); an index that does not name exactly the dataset's cells is refused."""
-    index = frame.index.astype(str)
-    if not index.is_unique:
-        raise InputError(f"embedding: {name} (DataFrame) has duplicated index values; expected "
-                         f"one row per cell name")
-    cells = adata.obs_names.astype(str)
-    missing = cells.difference(index)
-    extra = index.difference(cells)
-    if len(missing) or len(extra):
-        shown = ", ".join(map(str, (missing if len(missing) else extra)[:3]))
-        raise InputError(f"embedding: {name} (DataFrame) index does not match the dataset's "
-                         f"cell names ({len(missing)} cells missing, {len(extra)} unknown rows, "
-                         f"e.g. {shown}); index it by obs_names, or pass .to_numpy() to use row "
-                         f"order")
-    numeric = frame.select_dtypes(include="number")
-    if numeric.shape[1] != frame.shape[1]:
-        raise InputError(f"embedding: {name} (DataFrame) has non-numeric columns: "
-                         f"{', '.join(map(str, frame.columns.difference(numeric.columns)[:3]))}")
-    position = pd.Index(index).get_indexer(cells)
-    return numeric.to_numpy()[position]
 
 
 def with_models(embeddings: Any, models: Sequence[Any] | None) -> Any:
@@ -284,11 +263,12 @@ def with_models(embeddings: Any, models: Sequence[Any] | None) -> Any:
     if embeddings is None:
         return specs
     if isinstance(embeddings, Mapping):
-        clash = [s for s in specs if isinstance(s, str) and s in embeddings]
+        keys = [s if isinstance(s, str) else f"model:{getattr(s, 'name', s)}" for s in specs]
+        clash = [k for i, k in enumerate(keys) if k in embeddings or k in keys[:i]]
         if clash:
-            raise InputError(f"models: '{clash[0]}' is also a key of embeddings")
-        return {**embeddings, **{(s if isinstance(s, str) else f"model:{s.name}"): s
-                                 for s in specs}}
+            raise InputError(f"models: '{clash[0]}' is also a key of embeddings or given twice; "
+                             f"rename the array (a model is never put in its place)")
+        return {**embeddings, **dict(zip(keys, specs, strict=True))}
     if isinstance(embeddings, str | Path) or not isinstance(embeddings, Sequence):
         return embeddings  # collect_inputs reports it
     return [*embeddings, *specs]

@@ -1,5 +1,11 @@
 """Run directories: every finished (dataset, seed, input, task) result saved at once, so an
-interrupted run resumes where it stopped (docs/grid.md)."""
+interrupted run resumes where it stopped (docs/grid.md).
+
+Records carry the sha256 of their content (``checksum``): an edited, truncated or foreign record
+is refused on resume with a one-line error naming the file, as is one missing a field. Only
+regular files are read: a FIFO, device or link in the run directory is refused (it would block
+or read another file).
+"""
 
 from __future__ import annotations
 
@@ -37,6 +43,7 @@ class RunDirectory:
             if not resume:
                 raise InputError(f"run directory: {self.path} already holds a run; pass "
                                  f"--resume (resume=True) to continue it, or choose a new one")
+            check_regular(file)
             try:
                 old = json.loads(file.read_text())
             except (OSError, ValueError) as err:
@@ -62,14 +69,52 @@ class RunDirectory:
         """{task: record} already written for ``cell``."""
         folder = self.cell_dir(cell)
         out = {}
-        for file in sorted(folder.glob("*.json")) if folder.exists() else ():
+        if folder.exists() or folder.is_symlink():
+            check_regular(folder, folder=True)
+        for file in sorted(folder.glob("*")) if folder.exists() else ():
+            if file.name.startswith(".") and file.name.endswith(".tmp"):
+                continue  # a write killed halfway (atomic writes leave no half record)
+            check_regular(file)
+            if file.suffix != ".json":
+                raise InputError(f"resume: {file} is not a czbench record; remove it")
             record = read_record(file)
             out[record["task"]] = record
         return out
 
 
+#: the fields every saved record has, and their types
+RECORD_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "task": str, "entry": dict, "results": list, "timings_s": dict, "warnings": list}
+#: the fields of a record's ``entry`` that a resumed run reads
+ENTRY_FIELDS = ("kind", "role", "shape", "sha256")
+
+
+def check_regular(path: Path, *, folder: bool = False) -> None:
+    """A one-line error unless ``path`` is a regular file (or a real folder), not a link."""
+    import stat
+
+    try:
+        mode = path.lstat().st_mode
+    except OSError as err:
+        raise InputError(f"resume: cannot read {path} ({type(err).__name__})") from None
+    ok = stat.S_ISDIR(mode) if folder else stat.S_ISREG(mode)
+    if not ok:
+        what = "a folder" if folder else "a regular file"
+        raise InputError(f"resume: {path} is not {what} (a link, FIFO or device); czbench "
+                         f"reads only what it wrote; remove it")
+
+
+def record_checksum(record: dict[str, Any]) -> str:
+    """sha256 of a record's canonical JSON, without its ``checksum`` field."""
+    body = {k: v for k, v in record.items() if k != "checksum"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def read_record(file: Path) -> dict[str, Any]:
-    """One saved record; a damaged one is a one-line error naming the file."""
+    """One saved record, checked (regular file, JSON, checksum, fields); a bad one is a
+    one-line error naming the file."""
+    check_regular(file)
     try:
         record = json.loads(file.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as err:
@@ -79,11 +124,20 @@ def read_record(file: Path) -> dict[str, Any]:
             or not isinstance(record.get("entry"), dict):
         raise InputError(f"resume: {file} is not a czbench record; delete it to recompute "
                          f"that result")
+    if record.get("checksum") != record_checksum(record):
+        raise InputError(f"resume: {file} was edited or damaged (its checksum does not "
+                         f"match); delete it to recompute that result")
+    missing = [k for k, t in RECORD_FIELDS.items() if not isinstance(record.get(k), t)]
+    missing += [f"entry.{k}" for k in ENTRY_FIELDS if k not in record["entry"]]
+    if missing:
+        raise InputError(f"resume: {file} lacks field {missing[0]}; delete it to recompute "
+                         f"that result")
     return record
 
 
 def write_record(record_dir: Path, record: dict[str, Any]) -> None:
-    """Save one (task) record of a cell, atomically."""
+    """Save one (task) record of a cell, atomically, with its checksum."""
+    record = {**record, "checksum": record_checksum(record)}
     atomic_write_text(record_dir / f"{record['task']}.json", json.dumps(record) + "\n")
 
 

@@ -269,9 +269,10 @@ class Task(ABC):
         ``prepared``: what :meth:`prepare` returned for this dataset and seed; a task whose
         ``prepare`` returns a value receives it as ``_run(..., prepared=state)``."""
         context = as_context(context)
-        values = self._prepare_values(values)
+        values = _own_copy(self._prepare_values(values), values)
         n_given = int(values.shape[0])
         self.check_inputs(obs, n_given)
+        obs = obs.copy()  # a task that writes to obs cannot change what later tasks read
         rows = self.labelled_rows(obs)
         if rows is not None:  # missing_labels="drop": score the labelled rows only
             index = torch.as_tensor(rows, device=values.device) \
@@ -288,8 +289,8 @@ class Task(ABC):
         if self.knn_k and (knn is None or knn.k < min(self.knn_k, n)):
             knn = knn_graph(values, self.knn_k, backend=context.knn_backend, seed=context.seed,
                             device=context.device)
-        run = self._run(values, obs, knn, context) if prepared is None else \
-            self._run(values, obs, knn, context, prepared=prepared)
+        run = check_run(self.name, self._run(values, obs, knn, context) if prepared is None
+                        else self._run(values, obs, knn, context, prepared=prepared))
         if rows is not None:
             run.resolved["n_rows_missing_labels"] = n_given - int(len(rows))
         return run
@@ -345,3 +346,37 @@ class Task(ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
         return f"{type(self).__name__}({args})"
+
+
+def _own_copy(values: Any, given: Any) -> Any:
+    """``values``, copied if it shares memory with ``given`` (the caller's input): a task that
+    writes to its input cannot change what later tasks read."""
+    if isinstance(values, torch.Tensor) and isinstance(given, torch.Tensor):
+        return values.clone() if values.data_ptr() == given.data_ptr() else values
+    if sp.issparse(values):
+        return values.copy() if values is given or (
+            sp.issparse(given) and np.may_share_memory(values.data, given.data)) else values
+    if isinstance(values, np.ndarray) and isinstance(given, np.ndarray) and \
+            np.may_share_memory(values, given):
+        return values.copy()
+    return values
+
+
+def check_run(task: str, run: Any) -> TaskRun:
+    """``run`` if it is a TaskRun of MetricResults with real values; else a one-line error
+    naming the task (a plugin's ``_run`` returning something else)."""
+    if not isinstance(run, TaskRun):
+        raise MetricError(f"task '{task}': _run returned a {type(run).__name__}, expected a "
+                          f"TaskRun (return self._output([...]))")
+    if not isinstance(run.results, list | tuple) or not isinstance(run.resolved, dict) \
+            or not isinstance(run.warnings, list | tuple):
+        raise MetricError(f"task '{task}': its TaskRun holds {type(run.results).__name__} "
+                          f"results; expected a list of MetricResult (self._result)")
+    for r in run.results:
+        if not isinstance(r, MetricResult):
+            raise MetricError(f"task '{task}': returned a {type(r).__name__} result, expected a "
+                              f"MetricResult (self._result)")
+        if isinstance(r.value, bool) or not isinstance(r.value, int | float | np.number):
+            raise MetricError(f"task '{task}': metric '{r.metric}' is a "
+                              f"{type(r.value).__name__}, expected a number")
+    return run

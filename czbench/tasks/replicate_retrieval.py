@@ -22,6 +22,7 @@ from czbench.metrics.retrieval import (
     NULL_SIZE,
     THRESHOLD,
     average_precision,
+    check_null_size,
     fraction_retrieved,
     mean_average_precision,
 )
@@ -110,6 +111,7 @@ class ReplicateRetrievalTask(Task):
                              "(without them every profile is one row)")
         self.null_size = check_int(null_size, "null_size", 1)
         self.threshold = check_number(threshold, "threshold", 0.0, 1.0, open_minimum=True)
+        check_null_size(self.null_size, self.threshold)
 
     @property
     def required_columns(self) -> list[str]:

@@ -13,6 +13,7 @@ import math
 import pickle
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from czbench.context import RunContext
@@ -125,6 +126,33 @@ class TaskChecker:
         if problems:
             raise Failed("; ".join(dict.fromkeys(problems)))
 
+    def leaves_inputs_alone(self) -> None:
+        """The task's ``_run`` must not write to the values or obs it is given (a run gives
+        it copies; a task that writes would still differ between a run and the callback)."""
+        task = self.prepared
+        assert task is not None
+        original = task._run
+        changed: list[str] = []
+
+        def spy(values: Any, obs: pd.DataFrame, knn: Any, context: RunContext) -> Any:
+            obs_before = obs.copy()
+            values_before = values.clone() if hasattr(values, "clone") else \
+                values.copy() if hasattr(values, "copy") else values
+            out = original(values, obs, knn, context)
+            if not obs.equals(obs_before) or list(obs.columns) != list(obs_before.columns):
+                changed.append("obs")
+            if not _same_values(values, values_before):
+                changed.append("its input values")
+            return out
+
+        task._run = spy  # type: ignore[method-assign]
+        try:
+            self.evaluate("perfect")
+        finally:
+            del task._run
+        if changed:
+            raise Failed(f"the task wrote to {' and '.join(dict.fromkeys(changed))}")
+
     def deterministic(self) -> None:
         first = self.runs["shuffled"] = self.evaluate("shuffled")
         second = self.evaluate("shuffled")
@@ -233,6 +261,22 @@ class TaskChecker:
                                                    if len(problems) > 5 else ""))
 
 
+def _same_values(a: Any, b: Any) -> bool:
+    """Whether two inputs (numpy, torch, scipy sparse, DataFrame, AnnData) hold the same
+    values; True for kinds it cannot compare."""
+    if isinstance(a, pd.DataFrame):
+        return a.equals(b)
+    if hasattr(a, "obs_names") and hasattr(a, "X"):
+        return _same_values(a.X, b.X)
+    if hasattr(a, "nnz"):
+        return a.shape == b.shape and (a != b).nnz == 0
+    if hasattr(a, "clone"):
+        return bool(a.shape == b.shape and (a == b).all().item())
+    if isinstance(a, np.ndarray):
+        return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
+    return True
+
+
 def _instance(task: str | Task | type[Task]) -> Task:
     if isinstance(task, str):
         return get_task(task)
@@ -270,6 +314,8 @@ def check_task(task: str | Task | type[Task], adata: Any = None, *, seed: int = 
     run("results", checker.results,
         "report only declared metrics, as finite floats (Task._result), reading only the "
         "obs columns named by column_options", needs=need)
+    run("leaves_inputs_alone", checker.leaves_inputs_alone,
+        "never write to the values or obs it is given (copy them first)", needs=need)
     run("deterministic", checker.deterministic,
         "take every random choice from the RunContext's seed (context.seed)", needs=need)
     run("rewards_structure", checker.rewards_structure,

@@ -151,3 +151,28 @@ def as_codes(labels: Any, n: int | None = None, name: str = "labels") -> np.ndar
         raise InputError(f"{name}: {int(series.isna().sum())} labels are missing (NaN)")
     codes, _ = pd.factorize(series, sort=True)
     return codes.astype(np.int64)
+
+
+def align_frame(field: str, frame: pd.DataFrame, cells: Any) -> np.ndarray:
+    """A DataFrame's rows in the order of ``cells`` (the dataset's obs names), matched by its
+    index; an index that does not name exactly those cells is refused with a one-line error
+    starting with ``field`` (an embedding and a model's output are aligned alike)."""
+    index = frame.index.astype(str)
+    if not index.is_unique:
+        raise InputError(f"{field} (DataFrame) has duplicated index values; expected one row "
+                         f"per cell name")
+    cells = pd.Index(cells).astype(str)
+    missing = cells.difference(index)
+    extra = index.difference(cells)
+    if len(missing) or len(extra):
+        shown = ", ".join(map(str, (missing if len(missing) else extra)[:3]))
+        raise InputError(f"{field} (DataFrame) index does not match the dataset's cell names "
+                         f"({len(missing)} cells missing, {len(extra)} unknown rows, e.g. "
+                         f"{shown}); index it by obs_names, or pass .to_numpy() to use row "
+                         f"order")
+    numeric = frame.select_dtypes(include="number")
+    if numeric.shape[1] != frame.shape[1]:
+        raise InputError(f"{field} (DataFrame) has non-numeric columns: "
+                         f"{', '.join(map(str, frame.columns.difference(numeric.columns)[:3]))}")
+    position = pd.Index(index).get_indexer(cells)
+    return numeric.to_numpy()[position]
