@@ -39,7 +39,7 @@ def _endpoints(env, submission):
             ("get", "/teams/me", {}),
             ("post", f"/challenges/{env.id}/close", {}),
             ("get", f"/submissions/{submission}", {}),
-            ("get", f"/submissions/{submission}/document", {})]
+            ("get", f"/submissions/{submission}/document?part=private", {})]
 
 
 @pytest.mark.parametrize("token", [None, WRONG, "Bearer", "not-a-token"])
@@ -53,9 +53,18 @@ def test_no_or_a_wrong_token_is_refused_everywhere(env, client, alpha_submission
 def test_another_teams_submission_is_not_found(env, client, alpha_submission):
     beta = auth(env.teams["beta"])
     for path in (f"/submissions/{alpha_submission}",
-                 f"/submissions/{alpha_submission}/document"):
+                 f"/submissions/{alpha_submission}/document?part=private"):
         answer = client.get(path, headers=beta)
         assert answer.status_code == 404 and answer.json() == {"detail": "submission: not found"}
+    # the public part's document of a scored row is what the board links to: anyone reads it,
+    # and it holds the board's rounded numbers only
+    board = client.get(f"/challenges/{env.id}/leaderboard").json()
+    row = next(r for r in board["rows"] if r["id"] == alpha_submission)
+    for headers in (beta, {}):
+        document = client.get(row["document_url"], headers=headers)
+        assert document.status_code == 200 and document.json()["dataset"]["part"] == "public"
+    shown = {f"{r['task']}/{r['metric']}": r["value"] for r in document.json()["results"]}
+    assert shown and all(shown[k] == v for k, v in row["scores"].items())
     me = client.get("/teams/me", headers=beta).json()
     assert alpha_submission not in {s["id"] for s in me["submissions"]}
     assert client.post(f"/challenges/{env.id}/close", headers=beta).status_code == 403
