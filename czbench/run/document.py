@@ -83,7 +83,8 @@ def _cpu_model() -> str:
 
 def _blas() -> str:
     """The BLAS/OpenMP libraries loaded, with version, CPU kernel and threads (threadpoolctl,
-    a scikit-learn dependency), e.g. ``openblas 0.3.30 Haswell x2; ...``."""
+    a scikit-learn dependency), e.g. ``openblas 0.3.30 Haswell x2; ...``; read again when a
+    document is finished (libraries load lazily during a run)."""
     try:
         from threadpoolctl import threadpool_info
     except ImportError:  # pragma: no cover - scikit-learn requires it
@@ -177,6 +178,8 @@ def finish(document: dict[str, Any]) -> dict[str, Any]:
 
     summarize(document)
     document["origins"] = run_origins(document)
+    if "environment" in document:  # the libraries the run loaded, now that it has run
+        document["environment"]["blas"] = _blas()
     validate(document)
     return document
 
