@@ -37,8 +37,9 @@ SCHEMA_PATH = Path(__file__).parent.parent / "schema" / "results.schema.json"
 READABLE_VERSIONS = (2, 3)
 _PACKAGES = ("czbench", "torch", "numpy", "scipy", "scikit-learn", "scanpy", "anndata",
              "igraph", "faiss-cpu", "pandas", "torchmetrics", "lightning")
-#: Fields that differ between two runs of the same grid (wall times, when it ran).
-VOLATILE = ("created_utc", "timings_s")
+#: Fields that differ between two runs of the same grid (wall times, when it ran, and the
+#: configuration as given: serial or Dask, a run directory, resumed or not)
+VOLATILE = ("created_utc", "timings_s", "config")
 
 
 #: environment variables that set BLAS/OpenMP thread counts (recorded: they change rounding)
@@ -212,8 +213,9 @@ def write_json(document: dict[str, Any], path: str | Path, *, overwrite: bool = 
 
 
 def strip_volatile(document: Any) -> Any:
-    """A copy of ``document`` without its wall times and creation time: two runs of the same
-    grid -- serial, on Dask, or interrupted and resumed -- give equal stripped documents."""
+    """A copy of ``document`` without its wall times, creation time and ``config`` (how the
+    run was asked for): two runs of the same grid -- serial, on Dask, or interrupted and
+    resumed -- give equal stripped documents."""
     if isinstance(document, dict):
         return {k: strip_volatile(v) for k, v in document.items() if k not in VOLATILE}
     if isinstance(document, list):
