@@ -24,23 +24,39 @@ METRIC_TOLERANCE = 1e-5
 def assert_same_across_boundary(one: dict[str, Any], two: dict[str, Any],
                                 tolerance: float = METRIC_TOLERANCE) -> None:
     """What docs/reproducibility.md promises for two documents of the same grid run with other
-    threads, processes or scheduler: the same settings, inputs (sha256), rows in the same order
-    and metric values within ``tolerance``; only ``environment`` (which records the difference)
-    and the volatile fields may differ."""
+    threads, processes or scheduler: the same settings, rows and fixed inputs (sha256), every
+    number within ``tolerance``. Only ``environment`` (which records the difference), the
+    volatile fields and the sha256 of inputs computed during the run (baselines, controls:
+    their floats are summed in another order too) may differ otherwise."""
     from czbench.run import strip_volatile
 
     a, b = strip_volatile(one), strip_volatile(two)
-    rows_a, rows_b = a.pop("results"), b.pop("results")
     for doc in (a, b):
         doc.pop("environment")
-        for name in ("summary", "aggregates"):
-            doc[name] = [{k: v for k, v in row.items()
-                          if k not in ("value", "values", "mean", "std")} for row in doc[name]]
-    assert a == b
-    assert [{k: v for k, v in r.items() if k != "value"} for r in rows_a] == \
-        [{k: v for k, v in r.items() if k != "value"} for r in rows_b]
-    assert [r["value"] for r in rows_a] == pytest.approx([r["value"] for r in rows_b],
-                                                         abs=tolerance)
+        for entry in doc["embeddings"]:
+            if entry["role"] in ("baseline", "control"):
+                entry.pop("sha256")
+    problems: list[str] = []
+    _compare(a, b, "", tolerance, problems)
+    assert not problems, "; ".join(problems[:5])
+
+
+def _compare(a: Any, b: Any, path: str, tolerance: float, problems: list[str]) -> None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        if set(a) != set(b):
+            problems.append(f"{path}: keys {sorted(set(a) ^ set(b))}")
+        for key in set(a) & set(b):
+            _compare(a[key], b[key], f"{path}.{key}", tolerance, problems)
+    elif isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            problems.append(f"{path}: {len(a)} vs {len(b)} items")
+        for i, (x, y) in enumerate(zip(a, b, strict=False)):
+            _compare(x, y, f"{path}[{i}]", tolerance, problems)
+    elif isinstance(a, float) and isinstance(b, float):
+        if a != pytest.approx(b, abs=tolerance, nan_ok=True):
+            problems.append(f"{path}: {a} vs {b}")
+    elif a != b:
+        problems.append(f"{path}: {a!r} vs {b!r}")
 
 
 def load_script(path: Path) -> ModuleType:

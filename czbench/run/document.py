@@ -37,8 +37,9 @@ SCHEMA_PATH = Path(__file__).parent.parent / "schema" / "results.schema.json"
 READABLE_VERSIONS = (2, 3)
 _PACKAGES = ("czbench", "torch", "numpy", "scipy", "scikit-learn", "scanpy", "anndata",
              "igraph", "faiss-cpu", "pandas", "torchmetrics", "lightning")
-#: Fields that differ between two runs of the same grid (wall times, when it ran).
-VOLATILE = ("created_utc", "timings_s")
+#: Fields that differ between two runs of the same grid (wall times, when it ran, and the
+#: configuration as given: serial or Dask, a run directory, resumed or not)
+VOLATILE = ("created_utc", "timings_s", "config")
 
 
 #: environment variables that set BLAS/OpenMP thread counts (recorded: they change rounding)
@@ -83,7 +84,8 @@ def _cpu_model() -> str:
 
 def _blas() -> str:
     """The BLAS/OpenMP libraries loaded, with version, CPU kernel and threads (threadpoolctl,
-    a scikit-learn dependency), e.g. ``openblas 0.3.30 Haswell x2; ...``."""
+    a scikit-learn dependency), e.g. ``openblas 0.3.30 Haswell x2; ...``; read again when a
+    document is finished (libraries load lazily during a run)."""
     try:
         from threadpoolctl import threadpool_info
     except ImportError:  # pragma: no cover - scikit-learn requires it
@@ -179,6 +181,8 @@ def finish(document: dict[str, Any]) -> dict[str, Any]:
 
     summarize(document)
     document["origins"] = run_origins(document)
+    if "environment" in document:  # the libraries the run loaded, now that it has run
+        document["environment"]["blas"] = _blas()
     validate(document)
     return document
 
@@ -211,8 +215,9 @@ def write_json(document: dict[str, Any], path: str | Path, *, overwrite: bool = 
 
 
 def strip_volatile(document: Any) -> Any:
-    """A copy of ``document`` without its wall times and creation time: two runs of the same
-    grid -- serial, on Dask, or interrupted and resumed -- give equal stripped documents."""
+    """A copy of ``document`` without its wall times, creation time and ``config`` (how the
+    run was asked for): two runs of the same grid -- serial, on Dask, or interrupted and
+    resumed -- give equal stripped documents."""
     if isinstance(document, dict):
         return {k: strip_volatile(v) for k, v in document.items() if k not in VOLATILE}
     if isinstance(document, list):
