@@ -56,6 +56,9 @@ def add_parsers(sub: Any) -> None:
                        help="worker: wall-time limit of an MLflow package run")
     serve.add_argument("--package-memory", type=int, default=8 << 30, metavar="BYTES",
                        help="worker: address-space limit of an MLflow package run")
+    serve.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="worker: hand the scoring to this Dask scheduler (tcp://HOST:PORT, "
+                       "or 'local' for a local cluster); default: score in the worker")
     serve.add_argument("--allow-network", action="store_true",
                        help="worker: run MLflow packages even where 'unshare --net' is not "
                        "available (refused by default)")
@@ -131,7 +134,7 @@ def run(args: argparse.Namespace, console: Console) -> None:
 
         limits = Limits(seconds=args.package_seconds, memory_bytes=args.package_memory,
                         allow_network=args.allow_network)
-        Worker(url, args.data, lease_s=args.lease, limits=limits).run()
+        Worker(url, args.data, lease_s=args.lease, limits=limits, scheduler=args.scheduler).run()
         return None
     if args.command == "serve":
         return demo.serve(url, args.data, host=args.host, port=args.port,

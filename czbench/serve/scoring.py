@@ -35,9 +35,11 @@ def challenge_data(folder: str) -> tuple[ad.AnnData, np.ndarray]:
 
 
 def score_parts(challenge: Challenge, full: ad.AnnData, mask: np.ndarray,
-                inputs: dict[str, Any], *, controls: bool = False) -> dict[str, dict]:
+                inputs: dict[str, Any], *, controls: bool = False,
+                scheduler: Any = None) -> dict[str, dict]:
     """{part: results document} of ``inputs`` (arrays in the published order, or specs such as
-    ``baseline:pca``) on the challenge's tasks, seed and task options."""
+    ``baseline:pca``) on the challenge's tasks, seed and task options; ``scheduler`` as for
+    :func:`czbench.benchmark` (None: in this process)."""
     out = {}
     for part, cells in (("public", mask), ("private", ~mask)):
         subset = full[cells].copy()
@@ -45,7 +47,8 @@ def score_parts(challenge: Challenge, full: ad.AnnData, mask: np.ndarray,
                        for name, value in inputs.items()}
         out[part] = benchmark(subset, part_inputs, list(challenge.tasks), seed=challenge.seed,
                               controls=controls,
-                              task_options=dict(challenge.task_options) or None).document
+                              task_options=dict(challenge.task_options) or None,
+                              scheduler=scheduler).document
     return out
 
 

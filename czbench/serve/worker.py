@@ -30,12 +30,15 @@ LOG = logging.getLogger(__name__)
 
 
 class Worker:
-    """A scoring worker on database ``url`` and data folder ``data``."""
+    """A scoring worker on database ``url`` and data folder ``data``. ``scheduler``: score on
+    a Dask scheduler (its address, ``"local"`` or a ``distributed.Client``; None: in this
+    process), as ``czbench run --scheduler`` does."""
 
     def __init__(self, url: str, data: str | Path, *, name: str | None = None,
                  lease_s: float = 60.0, poll_s: float = 0.5,
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, scheduler: Any = None) -> None:
         self.url = url
+        self.scheduler = scheduler
         self.data = Path(data)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.lease_s = lease_s
@@ -103,7 +106,8 @@ class Worker:
         except InputError as err:
             return {"state": "failed", "reason": str(err)}
         try:
-            documents = score_parts(challenge, full, mask, {SUBMISSION: embedding})
+            documents = score_parts(challenge, full, mask, {SUBMISSION: embedding},
+                                    scheduler=self.scheduler)
         except Exception as err:  # the engine's messages may name held-out values: not shown
             LOG.warning("submission %s: scoring failed: %s: %s", job, type(err).__name__, err)
             return {"state": "failed", "reason": f"scoring failed ({type(err).__name__}); "
