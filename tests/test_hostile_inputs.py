@@ -24,6 +24,7 @@ import torch
 from czbench.cli import main
 from czbench.datasets.synthetic import gaussian_mixture
 from czbench.errors import CZBenchError
+from tests.hostile.hostile_helpers import assert_one_line_error
 
 N = 240
 
@@ -255,15 +256,6 @@ ARGPARSE_ERRORS = [
     ("list-unknown", ["list", "nope"]),
     ("report-no-files", ["report"]),
 ]
-
-
-def assert_one_line_error(code: int, err: str, pattern: str) -> None:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == 2, err
-    assert "Traceback" not in err
-    errors = [line for line in lines if line.startswith("error:")]
-    assert len(errors) == 1, err
-    assert re.search(pattern, errors[0]), errors[0]
 
 
 @pytest.mark.parametrize("argv,pattern", [c[1:] for c in CLI_ERRORS],
