@@ -4,7 +4,7 @@ Scores the shipped PBMC dataset once (PCA at 10 and 30 components of its log-nor
 expression, the PCA baseline, the controls; clustering and embedding), writes its report
 (``czbench report --html``) and a 1,000-row board whose rows cycle through the run's real
 scores (20 teams), then measures: bytes of each page, the server-side render time, and in
-Debian's Chromium (``/usr/bin/chromium``, via Playwright) the first contentful paint and the
+Debian's Chromium (``chromium`` on the PATH, via Playwright) the first contentful paint and the
 load event of each page served from 127.0.0.1 (median of 5 loads).
 
     python benchmarks/bench_pages.py
@@ -13,6 +13,7 @@ load event of each page served from 127.0.0.1 (median of 5 loads).
 from __future__ import annotations
 
 import gzip
+import shutil
 import statistics
 import sys
 import tempfile
@@ -81,7 +82,7 @@ def main() -> None:
         print(f"1,000-row board: rendered by czbench in {render_s:.2f} s "
               f"({table_s:.2f} s without the figures)")
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
             for name, rel in pages.items():
                 data = (folder / rel).read_bytes()
                 size, packed = len(data), len(gzip.compress(data))

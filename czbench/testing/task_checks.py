@@ -134,11 +134,12 @@ class TaskChecker:
         original = task._run
         changed: list[str] = []
 
-        def spy(values: Any, obs: pd.DataFrame, knn: Any, context: RunContext) -> Any:
+        def spy(values: Any, obs: pd.DataFrame, knn: Any, context: RunContext,
+                **prepared: Any) -> Any:
             obs_before = obs.copy()
             values_before = values.clone() if hasattr(values, "clone") else \
                 values.copy() if hasattr(values, "copy") else values
-            out = original(values, obs, knn, context)
+            out = original(values, obs, knn, context, **prepared)
             if not obs.equals(obs_before) or list(obs.columns) != list(obs_before.columns):
                 changed.append("obs")
             if not _same_values(values, values_before):

@@ -2,8 +2,9 @@
 Playwright (never a downloaded browser), a local HTTP server on 127.0.0.1, and a page that
 records its console errors and every request it makes.
 
-Without /usr/bin/chromium or the playwright package the browser tests are skipped, unless
-``CZBENCH_REQUIRE_BROWSER=1`` (as ``.ci/run`` sets), where they fail instead."""
+Without Debian's ``chromium`` on the PATH (or ``$CZBENCH_CHROMIUM``) or the playwright package
+the browser tests are skipped, unless ``CZBENCH_REQUIRE_BROWSER=1`` (as ``.ci/run`` sets),
+where they fail instead."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 
-CHROMIUM = os.environ.get("CZBENCH_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = os.environ.get("CZBENCH_CHROMIUM") or shutil.which("chromium") or "chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
