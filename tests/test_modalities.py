@@ -94,8 +94,17 @@ def test_pca_baseline_on_morphology_is_the_pca_of_the_features(plate):
     reference = PCA(n_components=50, svd_solver="full").fit_transform(np.asarray(plate.X,
                                                                                  np.float64))
     assert mine.shape == (384, 50)
-    signs = np.sign((mine * reference).sum(axis=0))  # components are defined up to sign
-    np.testing.assert_allclose(mine[:, :20] * signs[:20], reference[:, :20], atol=2e-3)
+    a, b = mine[:, :20].astype(np.float64), reference[:, :20]
+    # the same variance along each component (the eigenvalues), to float32 precision
+    np.testing.assert_allclose(a.var(axis=0), b.var(axis=0), rtol=1e-4)
+    # the same 20-dimensional subspace. Components of near-equal variance can rotate within
+    # their eigenspace with the rounding of another thread count (docs/reproducibility.md:
+    # components 9 and 10 here move by up to 7e-3 under OMP_NUM_THREADS=1); their span does not
+    coef = np.linalg.lstsq(b, a, rcond=None)[0]
+    assert np.linalg.norm(a - b @ coef) / np.linalg.norm(a) < 1e-4
+    # and the well-separated leading components column by column (defined up to sign)
+    signs = np.sign((a * b).sum(axis=0))
+    np.testing.assert_allclose(a[:, :5] * signs[:5], b[:, :5], atol=2e-3)
     np.testing.assert_array_equal(baseline("raw", plate, seed=0), np.asarray(plate.X))
 
 
